@@ -1,0 +1,63 @@
+/**
+ * ocictl's command line: parses arguments and prints. The work is done by the
+ * library modules, imported lazily inside each action so that start-up stays
+ * fast (`ocictl --version` loads nothing but commander).
+ */
+import { Command, CommanderError } from 'commander';
+import { OcictlError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerContainerdCommands } from './containerd.js';
+import { registerImageCommands } from './image-commands.js';
+
+export interface GlobalOptions {
+  namespace: string;
+  dataRoot?: string;
+  insecureRegistry?: boolean;
+  hostsDir?: string[];
+  debug?: boolean;
+}
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('ocictl')
+    .description('OCI/Docker registry client with a nerdctl-compatible command surface')
+    .version(VERSION, '-v, --version')
+    .option('-n, --namespace <ns>', 'image namespace (as nerdctl/containerd, e.g. k8s.io)', process.env.CONTAINERD_NAMESPACE ?? 'default')
+    .option('--data-root <dir>', 'local store root (env OCICTL_DATA_ROOT; default $XDG_DATA_HOME/ocictl)')
+    .option('--insecure-registry', 'skip TLS verification, then fall back to plain HTTP, for the registries named in this command')
+    .option('--hosts-dir <dir...>', 'hosts directories with <host:port>/hosts.toml or ca.crt (default /etc/containerd/certs.d, /etc/docker/certs.d)')
+    .option('--debug', 'print HTTP requests (never secrets) to stderr')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerImageCommands(program);
+  registerContainerdCommands(program);
+  return program;
+}
+
+/** Runs the CLI; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version print themselves and exit 0; usage errors were printed by commander.
+      return e.exitCode;
+    }
+    printError(e, program.opts<GlobalOptions>().debug === true);
+    return e instanceof OcictlError && e.code === 'INVALID_ARGUMENT' ? 2 : 1;
+  }
+}
+
+export function printError(e: unknown, debug: boolean): void {
+  if (e instanceof OcictlError) {
+    process.stderr.write(`ocictl: ${e.oneLine()}\n`);
+  } else if (e instanceof Error) {
+    process.stderr.write(`ocictl: ${e.message}\n`);
+  } else {
+    process.stderr.write(`ocictl: ${String(e)}\n`);
+  }
+  if (debug && e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
+}
