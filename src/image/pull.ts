@@ -1,0 +1,180 @@
+/**
+ * pull: registry → local store. Manifests are verified against their digest,
+ * blobs are streamed to disk while hashed and enter the store only when
+ * verified; an interrupted download resumes with Range from the verified offset.
+ */
+import pLimit from 'p-limit';
+import { OcictlError, isOcictlError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import { MAX_CONFIG_BYTES, MAX_INDEX_DEPTH } from '../oci/manifest.js';
+import { type Reference } from '../reference/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { LocalStore } from '../store/local-store.js';
+import type { Lease } from '../store/types.js';
+import { isRetryableNetworkError } from '../transport/errors.js';
+import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
+import type { ProgressListener } from './events.js';
+import { type PlatformChoice, selectChildren } from './select.js';
+
+export interface PullOptions extends PlatformChoice {
+  /** Blobs downloaded at once (default 4). */
+  concurrency?: number;
+  /** Attempts to resume one blob after a broken transfer (default 5). */
+  blobRetries?: number;
+  onProgress?: ProgressListener;
+}
+
+export interface PullResult {
+  /** The name recorded in the store. */
+  name: string;
+  digest: string;
+  mediaType: string;
+  /** Image manifests taken (one per platform). */
+  manifests: Descriptor[];
+  /** Bytes downloaded (blobs already present are not counted). */
+  downloadedBytes: number;
+  /** Bytes fetched again after interruptions. */
+  refetchedBytes: number;
+}
+
+interface Plan {
+  manifests: { desc: Descriptor; bytes: Buffer }[];
+  blobs: Map<string, { desc: Descriptor; kind: 'layer' | 'config' }>;
+  images: Descriptor[];
+}
+
+/** The store name of a reference: `registry/repo:tag`, or `registry/repo@digest` without a tag. */
+export function storeName(ref: Reference): string {
+  return ref.tag ? `${ref.name}:${ref.tag}` : ref.toString();
+}
+
+export async function pull(client: RegistryClient, store: LocalStore, ref: Reference, options: PullOptions = {}): Promise<PullResult> {
+  const emit = options.onProgress ?? (() => undefined);
+  const lease = await store.lease();
+  try {
+    const top = await client.getManifest(ref);
+    emit({ type: 'resolved', ref: ref.toString(), digest: top.digest, mediaType: top.mediaType });
+    const plan: Plan = { manifests: [], blobs: new Map(), images: [] };
+    const topDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
+    await walk(client, ref, topDesc, top, plan, options, 0);
+    const stats = { downloaded: 0, refetched: 0 };
+    const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+    // Config blobs first in the queue (small), then layers largest first, so the tail is short.
+    const blobs = [...plan.blobs.values()].sort((a, b) => (a.kind === b.kind ? b.desc.size - a.desc.size : a.kind === 'config' ? -1 : 1));
+    await Promise.all(blobs.map((b) => limit(() => fetchBlob(client, store, ref, b.desc, b.kind, lease, options, stats))));
+    for (const m of plan.manifests) {
+      await lease.add(m.desc.digest);
+      if (!(await store.has(m.desc.digest))) await store.put(m.desc, m.bytes);
+    }
+    const name = storeName(ref);
+    const content = [...plan.manifests.map((m) => m.desc.digest), ...plan.blobs.keys()];
+    await store.set(name, topDesc, content);
+    return { name, digest: top.digest, mediaType: top.mediaType, manifests: plan.images, downloadedBytes: stats.downloaded, refetchedBytes: stats.refetched };
+  } finally {
+    await lease.release();
+  }
+}
+
+async function walk(
+  client: RegistryClient,
+  ref: Reference,
+  desc: Descriptor,
+  fetched: { bytes: Buffer; parsed: import('../oci/manifest.js').ParsedManifest },
+  plan: Plan,
+  options: PullOptions,
+  depth: number,
+): Promise<void> {
+  if (depth > MAX_INDEX_DEPTH) throw new OcictlError('LIMIT_EXCEEDED', `${ref} nests indexes more than ${MAX_INDEX_DEPTH} levels deep`);
+  plan.manifests.unshift({ desc, bytes: fetched.bytes });
+  const p = fetched.parsed;
+  if (p.kind === 'index') {
+    const children = selectChildren(p.index.manifests, options, ref.toString());
+    for (const c of children) {
+      const m = await client.getManifest(ref.withDigest(c.digest));
+      if (m.bytes.length !== c.size) throw new OcictlError('SIZE_MISMATCH', `manifest ${c.digest} of ${ref} is ${m.bytes.length} bytes, the index says ${c.size}`);
+      await walk(client, ref, { ...c, mediaType: m.mediaType }, m, plan, { ...options, allPlatforms: true }, depth + 1);
+    }
+    return;
+  }
+  const man = p.manifest;
+  plan.images.push(desc);
+  options.onProgress?.({ type: 'manifest', digest: desc.digest, mediaType: desc.mediaType, ...(desc.platform ? { platform: `${desc.platform.os}/${desc.platform.architecture}${desc.platform.variant ? `/${desc.platform.variant}` : ''}` } : {}) });
+  if (man.config.size > MAX_CONFIG_BYTES) throw new OcictlError('LIMIT_EXCEEDED', `config of ${ref} is ${man.config.size} bytes, over the ${MAX_CONFIG_BYTES}-byte limit`);
+  plan.blobs.set(man.config.digest, { desc: man.config, kind: 'config' });
+  for (const l of man.layers) {
+    if (l.urls?.length && /foreign|nondistributable/.test(l.mediaType)) continue; // foreign layers are not in the registry
+    if (!plan.blobs.has(l.digest)) plan.blobs.set(l.digest, { desc: l, kind: 'layer' });
+  }
+}
+
+async function fetchBlob(
+  client: RegistryClient,
+  store: LocalStore,
+  ref: Reference,
+  desc: Descriptor,
+  kind: 'layer' | 'config',
+  lease: Lease,
+  options: PullOptions,
+  stats: { downloaded: number; refetched: number },
+): Promise<void> {
+  const emit = options.onProgress ?? (() => undefined);
+  await lease.add(desc.digest);
+  const have = await store.size(desc.digest);
+  if (have === desc.size) {
+    emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'exists', kind });
+    return;
+  }
+  if (have === undefined && (await store.linkFromSibling(desc.digest)) && (await store.size(desc.digest)) === desc.size) {
+    emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'linked', kind });
+    return;
+  }
+  emit({ type: 'blob-start', digest: desc.digest, size: desc.size, kind });
+  const writer = await store.ingest(desc);
+  const retries = options.blobRetries ?? 5;
+  let attempt = 0;
+  let maxOffsetSeen = 0;
+  try {
+    for (;;) {
+      try {
+        const { body, offset } = await client.openBlob(ref, desc, writer.offset);
+        if (offset !== writer.offset) {
+          throw new OcictlError('INTERNAL', 'range not honoured');
+        }
+        let lastEmit = 0;
+        for await (const chunk of body) {
+          await writer.write(chunk);
+          stats.downloaded += chunk.length;
+          if (writer.offset <= maxOffsetSeen) stats.refetched += chunk.length;
+          if (writer.offset - lastEmit >= 1 << 20 || writer.offset === desc.size) {
+            lastEmit = writer.offset;
+            emit({ type: 'blob-progress', digest: desc.digest, bytes: writer.offset, size: desc.size });
+          }
+        }
+        await writer.commit();
+        emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'downloaded', kind });
+        return;
+      } catch (e) {
+        maxOffsetSeen = Math.max(maxOffsetSeen, writer.offset);
+        if (isOcictlError(e) && (e.code === 'DIGEST_MISMATCH' || e.code === 'SIZE_MISMATCH')) {
+          throw new OcictlError(e.code, `${e.message} (from ${ref.registry}/${ref.repository})`, e.hint ? { hint: e.hint } : undefined);
+        }
+        const rangeIgnored = isOcictlError(e) && e.code === 'INTERNAL';
+        if ((isRetryableNetworkError(e) || rangeIgnored) && attempt < retries) {
+          attempt++;
+          emit({ type: 'blob-retry', digest: desc.digest, offset: writer.offset, reason: (e as Error).message });
+          if (rangeIgnored) throw e; // handled below by restarting
+          await delay(backoffDelay(DEFAULT_RETRY, attempt - 1));
+          continue;
+        }
+        throw e;
+      }
+    }
+  } catch (e) {
+    await writer.abort();
+    if (isOcictlError(e) && e.code === 'INTERNAL') {
+      // The registry ignored Range: start this blob over from zero.
+      return fetchBlob(client, store, ref, desc, kind, lease, { ...options, blobRetries: retries - attempt }, stats);
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * One registry host: picks the endpoint (hosts.toml, TLS, or plain HTTP for
+ * insecure registries), authorizes requests, retries what is safe to retry,
+ * and follows redirects without carrying credentials to another origin.
+ */
+import type { Readable } from 'node:stream';
+import { type Dispatcher, request } from 'undici';
+import { Authorizer, unauthorizedError } from '../auth/authorizer.js';
+import type { CredentialSource } from '../auth/credentials.js';
+import type { TokenHttp } from '../auth/token.js';
+import { OcictlError } from '../errors.js';
+import type { DispatcherPool, TlsSettings } from '../transport/dispatchers.js';
+import { isConnectionRefused, isNotTls, isRetryableNetworkError, networkError } from '../transport/errors.js';
+import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
+import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
+
+export type Capability = 'pull' | 'resolve' | 'push';
+
+/** A request body: bytes, or a factory that opens a fresh stream (so the request can be replayed). */
+export type BodySource = Buffer | string | (() => Readable | Promise<Readable>);
+
+export interface HostRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  /** Path under the endpoint (`/repo/manifests/tag`, without the `/v2` prefix), or an absolute URL (upload Location). */
+  path: string;
+  headers?: Record<string, string>;
+  body?: BodySource;
+  scopes: string[];
+  capability?: Capability;
+  /** Retry this request on network errors and 5xx (default: yes for GET/HEAD/PUT/DELETE with a replayable body). */
+  retry?: boolean;
+  /** Do not retry 401 with new authorization. */
+  noAuthRetry?: boolean;
+  /** Bytes to buffer per read (undici highWaterMark). */
+  highWaterMark?: number;
+  /** Abort signal. */
+  signal?: AbortSignal;
+}
+
+export interface HostResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: ResponseBody;
+  /** The URL that answered (after redirects). */
+  url: string;
+}
+
+export interface HostOptions {
+  /** Registry name as in references and config.json (`docker.io`, `127.0.0.1:5000`). */
+  host: string;
+  /** Host to connect to (`registry-1.docker.io` for Docker Hub); default `host`. */
+  apiHost?: string;
+  hostsDirs?: string[];
+  insecure: boolean;
+  credentials: CredentialSource;
+  pool: DispatcherPool;
+  retry?: RetryPolicy;
+  timeoutMs?: number;
+  userAgent?: string;
+  debug?: (line: string) => void;
+}
+
+interface ResolvedEndpoint {
+  base: string; // scheme://host[:port]/v2
+  origin: string;
+  tls: TlsSettings;
+  dispatcher: Dispatcher;
+  plainHttp: boolean;
+  /** Whether credentials may be sent to this endpoint. */
+  credentialsAllowed: boolean;
+  headers: Record<string, string>;
+  hostsDir: string;
+  /** Whether a plain-HTTP fallback may still be tried. */
+  canFallback: boolean;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
+}
+
+export class RegistryHost {
+  readonly host: string;
+  readonly authorizer: Authorizer;
+  private endpoints = new Map<Capability, Promise<ResolvedEndpoint>>();
+  private readonly retryPolicy: RetryPolicy;
+
+  constructor(private readonly opts: HostOptions) {
+    this.host = opts.host;
+    this.retryPolicy = opts.retry ?? DEFAULT_RETRY;
+    const tokenHttp: TokenHttp = (r) => this.tokenRequest(r);
+    this.authorizer = new Authorizer(opts.host, opts.credentials, tokenHttp);
+  }
+
+  private debug(line: string): void {
+    this.opts.debug?.(line);
+  }
+
+  private async resolve(cap: Capability): Promise<ResolvedEndpoint> {
+    const key: Capability = cap === 'resolve' ? 'pull' : cap;
+    let p = this.endpoints.get(key);
+    if (!p) {
+      p = this.computeEndpoint(key);
+      this.endpoints.set(key, p);
+      p.catch(() => this.endpoints.delete(key));
+    }
+    return p;
+  }
+
+  private async computeEndpoint(cap: Capability): Promise<ResolvedEndpoint> {
+    const apiHost = this.opts.apiHost ?? this.opts.host;
+    const settings = await loadHostSettings(this.opts.host, this.opts.hostsDirs);
+    const ep: HostEndpoint | undefined = settings.endpoints.find((e) => e.capabilities.includes(cap) || (cap === 'pull' && e.capabilities.includes('resolve')));
+    const insecure = this.opts.insecure;
+    const url = new URL(ep?.url ?? `https://${apiHost}/v2`);
+    const plainHttp = url.protocol === 'http:';
+    const tls: TlsSettings = {
+      ...(ep?.ca.length ? { ca: ep.ca } : {}),
+      ...(ep?.clientCert ? { clientCert: ep.clientCert } : {}),
+      ...(ep?.clientKey ? { clientKey: ep.clientKey } : {}),
+      skipVerify: insecure || ep?.skipVerify === true,
+    };
+    const base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
+    return {
+      base,
+      origin: `${url.protocol}//${url.host}`,
+      tls,
+      dispatcher: this.opts.pool.get(tls),
+      plainHttp,
+      credentialsAllowed: !plainHttp || insecure || ep?.explicit === true,
+      headers: ep?.headers ?? {},
+      hostsDir: settings.dir,
+      canFallback: !plainHttp && (insecure || isLoopbackHost(url.host)),
+    };
+  }
+
+  /** Switches an endpoint to plain HTTP (the server does not speak TLS). */
+  private fallBackToHttp(cap: Capability, ep: ResolvedEndpoint): void {
+    const key: Capability = cap === 'resolve' ? 'pull' : cap;
+    const u = new URL(ep.base);
+    u.protocol = 'http:';
+    const next: ResolvedEndpoint = {
+      ...ep,
+      base: u.toString().replace(/\/+$/, ''),
+      origin: `http://${u.host}`,
+      plainHttp: true,
+      canFallback: false,
+      credentialsAllowed: this.opts.insecure,
+    };
+    this.debug(`  ${this.host} does not speak TLS: using plain HTTP`);
+    this.endpoints.set(key, Promise.resolve(next));
+  }
+
+  /** Base URL in use for a capability (after any fallback), e.g. for messages. */
+  async baseUrl(cap: Capability = 'pull'): Promise<string> {
+    return (await this.resolve(cap)).base;
+  }
+
+  /** Sends a request with authorization, retries and redirects. The caller consumes or dumps the body. */
+  async request(req: HostRequest): Promise<HostResponse> {
+    const cap = req.capability ?? (req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push');
+    const replayable = req.body === undefined || typeof req.body !== 'object' || Buffer.isBuffer(req.body) || typeof req.body === 'function';
+    const retryable = (req.retry ?? (req.method !== 'PATCH' && req.method !== 'POST')) && replayable;
+    const started = Date.now();
+    let attempt = 0;
+    let authRetried = false;
+    let fallbacks = 0;
+    for (;;) {
+      const ep = await this.resolve(cap);
+      const url = /^https?:\/\//.test(req.path) ? this.rebase(req.path, ep) : `${ep.base}${req.path}`;
+      const sameOrigin = new URL(url).origin === ep.origin;
+      const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...ep.headers, ...req.headers };
+      let sentAuth: string | undefined;
+      if (sameOrigin) {
+        sentAuth = await this.authorizer.header(req.scopes, ep.credentialsAllowed);
+        if (sentAuth) headers.authorization = sentAuth;
+      }
+      let res: HostResponse;
+      try {
+        res = await this.send(req.method, url, headers, req.body, ep.dispatcher, req);
+      } catch (e) {
+        if (ep.canFallback && fallbacks === 0 && (isNotTls(e) || (this.opts.insecure && isConnectionRefused(e)))) {
+          fallbacks++;
+          this.fallBackToHttp(cap, ep);
+          continue;
+        }
+        if (retryable && isRetryableNetworkError(e) && attempt < this.retryPolicy.retries && Date.now() - started < this.retryPolicy.maxTotalMs) {
+          const d = backoffDelay(this.retryPolicy, attempt);
+          this.debug(`  retry ${attempt + 1}/${this.retryPolicy.retries} in ${d} ms after ${(e as Error).message}`);
+          attempt++;
+          await delay(d);
+          continue;
+        }
+        throw networkError(e, { host: this.host, hostsDir: ep.hostsDir, ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}) });
+      }
+      if (res.status === 401 && !authRetried && !req.noAuthRetry && sameOrigin) {
+        const www = res.headers['www-authenticate'];
+        const text = await readSmall(res.body);
+        authRetried = true;
+        if (ep.plainHttp && !ep.credentialsAllowed && (await this.authorizer.getCredentials())) {
+          throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to ${this.host}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
+        }
+        if (await this.authorizer.unauthorized(www, req.scopes, sentAuth)) {
+          if (!replayable) throw unauthorizedError(this.host);
+          continue;
+        }
+        // No way to authorize further: hand the 401 to the caller with an empty body.
+        return { ...res, body: bufferedBody(text) };
+      }
+      if (RETRYABLE_STATUS.has(res.status) && retryable && attempt < this.retryPolicy.retries && Date.now() - started < this.retryPolicy.maxTotalMs) {
+        const d = backoffDelay(this.retryPolicy, attempt, res.headers['retry-after']);
+        this.debug(`  retry ${attempt + 1}/${this.retryPolicy.retries} in ${d} ms after HTTP ${res.status}`);
+        await res.body.dump().catch(() => undefined);
+        attempt++;
+        await delay(d);
+        continue;
+      }
+      return res;
+    }
+  }
+
+  /** Upload Locations are absolute on the registry's own origin; keep them on the endpoint's scheme. */
+  private rebase(u: string, ep: ResolvedEndpoint): string {
+    const target = new URL(u);
+    const base = new URL(ep.origin);
+    if (target.host === base.host && target.protocol !== base.protocol && ep.plainHttp === (base.protocol === 'http:')) {
+      target.protocol = base.protocol;
+    }
+    return target.toString();
+  }
+
+  private async send(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, dispatcher: Dispatcher, req: HostRequest): Promise<HostResponse> {
+    let current = url;
+    let hdrs = headers;
+    let disp = dispatcher;
+    for (let hop = 0; hop < 6; hop++) {
+      const t0 = Date.now();
+      const b = typeof body === 'function' ? await body() : body;
+      this.debug(`> ${method} ${redactUrl(current)}`);
+      const r = await request(current, {
+        method: method as Dispatcher.HttpMethod,
+        headers: hdrs,
+        ...(b !== undefined ? { body: b } : {}),
+        dispatcher: disp,
+        highWaterMark: req.highWaterMark ?? 1024 * 1024,
+        ...(req.signal ? { signal: req.signal } : {}),
+      });
+      this.debug(`< ${r.statusCode} ${method} ${redactUrl(current)} (${Date.now() - t0} ms)`);
+      const loc = r.headers.location;
+      if ([301, 302, 303, 307, 308].includes(r.statusCode) && typeof loc === 'string' && (method === 'GET' || method === 'HEAD')) {
+        await r.body.dump().catch(() => undefined);
+        const next = new URL(loc, current);
+        const prev = new URL(current);
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected to an unsupported URL scheme ${next.protocol}`);
+        if (next.origin !== prev.origin) {
+          // Never carry credentials to another origin (e.g. blob storage).
+          hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== 'authorization'));
+          if (next.host !== prev.host) disp = this.opts.pool.get({});
+        }
+        current = next.toString();
+        continue;
+      }
+      return { status: r.statusCode, headers: r.headers, body: r.body, url: current };
+    }
+    throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected too many times`);
+  }
+
+  /** HTTP for the token service: same TLS settings when it is the registry's own origin. */
+  private async tokenRequest(r: Parameters<TokenHttp>[0]): Promise<{ status: number; text: string }> {
+    const ep = await this.resolve('pull');
+    const u = new URL(r.url);
+    const sameHost = u.host === new URL(ep.origin).host;
+    if (u.protocol === 'http:' && r.headers.authorization && !(this.opts.insecure || (sameHost && ep.credentialsAllowed))) {
+      throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to the token service ${u.origin}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
+    }
+    let disp: Dispatcher;
+    if (sameHost) disp = ep.dispatcher;
+    else {
+      const s = await loadHostSettings(u.host, this.opts.hostsDirs);
+      const e = s.endpoints[0];
+      disp = this.opts.pool.get({ ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: this.opts.insecure || e?.skipVerify === true });
+    }
+    let attempt = 0;
+    for (;;) {
+      try {
+        this.debug(`> ${r.method} ${redactUrl(r.url)}`);
+        const res = await request(r.url, {
+          method: r.method,
+          headers: { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers },
+          ...(r.body !== undefined ? { body: r.body } : {}),
+          dispatcher: disp,
+        });
+        const text = await res.body.text();
+        this.debug(`< ${res.statusCode} ${r.method} ${redactUrl(r.url)}`);
+        if (RETRYABLE_STATUS.has(res.statusCode) && attempt < this.retryPolicy.retries) {
+          await delay(backoffDelay(this.retryPolicy, attempt++, res.headers['retry-after']));
+          continue;
+        }
+        return { status: res.statusCode, text };
+      } catch (e) {
+        if (isRetryableNetworkError(e) && attempt < this.retryPolicy.retries) {
+          await delay(backoffDelay(this.retryPolicy, attempt++));
+          continue;
+        }
+        throw networkError(e, { host: u.host, hostsDir: ep.hostsDir });
+      }
+    }
+  }
+}
+
+/** Drops query parameters that could carry secrets from URLs printed in debug output. */
+export function redactUrl(u: string): string {
+  try {
+    const url = new URL(u);
+    for (const k of [...url.searchParams.keys()]) {
+      if (/token|secret|password|signature|credential|x-amz-security/i.test(k)) url.searchParams.set(k, 'REDACTED');
+    }
+    url.username = '';
+    url.password = '';
+    return url.toString();
+  } catch {
+    return '(invalid url)';
+  }
+}
+
+/** A response body: what undici's BodyReadable offers that ocictl uses. */
+export interface ResponseBody extends AsyncIterable<Buffer> {
+  text(): Promise<string>;
+  dump(): Promise<void>;
+  destroy(error?: Error): unknown;
+}
+
+/** Reads at most 64 KiB of a body as text (error bodies), discarding the rest. */
+export async function readSmall(body: ResponseBody, limit = 64 * 1024): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of body) {
+      if (n < limit) chunks.push(c.subarray(0, limit - n));
+      n += c.length;
+    }
+  } catch {
+    /* a broken error body is still an error */
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function bufferedBody(text: string): ResponseBody {
+  const buf = Buffer.from(text);
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (buf.length) yield buf;
+    },
+    text: async () => text,
+    dump: async () => undefined,
+    destroy: () => undefined,
+  };
+}

@@ -1,0 +1,421 @@
+/**
+ * The embedded store: one OCI image layout per namespace under the data root
+ * (`<root>/<namespace>/{oci-layout,index.json,blobs/sha256/...}`), readable by
+ * skopeo as `oci:<root>/<namespace>:<name>`.
+ *
+ * Safety: blobs are written to `ingest/` and renamed into `blobs/` only after
+ * their size and sha256 are verified; index.json is rewritten atomically under
+ * a lock; in-flight operations hold leases that garbage collection respects;
+ * files left by a killed process are cleaned on the next run.
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { OcictlError } from '../errors.js';
+import { type Descriptor, assertDigest } from '../oci/descriptor.js';
+import { MediaType, isIndexType, isManifestType } from '../oci/media-types.js';
+import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.js';
+import { writeFileAtomic } from '../util/fs-atomic.js';
+import { pidAlive, withLock } from '../util/lock.js';
+import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
+
+export const NAME_ANNOTATION = 'io.containerd.image.name';
+export const REF_ANNOTATION = 'org.opencontainers.image.ref.name';
+export const UPDATED_ANNOTATION = 'io.ocictl.image.updated';
+
+const NAMESPACE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+
+export interface LocalStoreOptions {
+  /** fsync each blob before it is renamed into place (default true). */
+  fsync?: boolean;
+}
+
+interface IndexFile {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  [k: string]: unknown;
+}
+
+/** Default data root: $OCICTL_DATA_ROOT, else $XDG_DATA_HOME/ocictl, else ~/.local/share/ocictl. */
+export function defaultDataRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.OCICTL_DATA_ROOT) return env.OCICTL_DATA_ROOT;
+  const xdg = env.XDG_DATA_HOME || path.join(env.HOME || '/root', '.local', 'share');
+  return path.join(xdg, 'ocictl');
+}
+
+export class LocalStore implements ImageStore {
+  readonly dir: string;
+  private readonly blobsDir: string;
+  private readonly ingestDir: string;
+  private readonly leasesDir: string;
+  private readonly indexPath: string;
+  private readonly lockPath: string;
+  private prepared = false;
+
+  private constructor(readonly root: string, readonly namespace: string, private readonly opts: LocalStoreOptions) {
+    this.dir = path.join(root, namespace);
+    this.blobsDir = path.join(this.dir, 'blobs', 'sha256');
+    this.ingestDir = path.join(this.dir, 'ingest');
+    this.leasesDir = path.join(this.dir, 'leases');
+    this.indexPath = path.join(this.dir, 'index.json');
+    this.lockPath = path.join(this.dir, 'index.json.lock');
+  }
+
+  /** Opens (creating when needed) the store of one namespace. */
+  static async open(root: string, namespace = 'default', opts: LocalStoreOptions = {}): Promise<LocalStore> {
+    if (!NAMESPACE.test(namespace) || namespace.length > 76) {
+      throw new OcictlError('INVALID_ARGUMENT', `invalid namespace "${namespace}"`, { hint: 'use letters, digits and . _ - (e.g. default, k8s.io)' });
+    }
+    const s = new LocalStore(path.resolve(root), namespace, opts);
+    await s.prepare();
+    return s;
+  }
+
+  /** Lists the namespaces that exist under a data root. */
+  static async namespaces(root: string): Promise<string[]> {
+    try {
+      const entries = await fs.readdir(root, { withFileTypes: true });
+      return entries.filter((e) => e.isDirectory() && NAMESPACE.test(e.name)).map((e) => e.name).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  private async prepare(): Promise<void> {
+    if (this.prepared) return;
+    await fs.mkdir(this.root, { recursive: true, mode: 0o755 });
+    await fs.mkdir(this.blobsDir, { recursive: true, mode: 0o755 });
+    await fs.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.leasesDir, { recursive: true, mode: 0o700 });
+    const layout = path.join(this.dir, 'oci-layout');
+    try {
+      await fs.access(layout);
+    } catch {
+      await writeFileAtomic(layout, '{"imageLayoutVersion":"1.0.0"}', { mode: 0o644, dirMode: 0o755 });
+    }
+    try {
+      await fs.access(this.indexPath);
+    } catch {
+      await withLock(this.lockPath, async () => {
+        try {
+          await fs.access(this.indexPath);
+        } catch {
+          await this.writeIndex({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
+        }
+      });
+    }
+    this.prepared = true;
+    await this.cleanStale().catch(() => undefined);
+  }
+
+  /** Removes ingest files and leases left by processes that no longer run. */
+  private async cleanStale(): Promise<void> {
+    for (const f of await fs.readdir(this.ingestDir)) {
+      const pid = Number(f.split('.')[1]);
+      if (!pidAlive(pid)) await fs.rm(path.join(this.ingestDir, f), { force: true });
+    }
+    for (const f of await fs.readdir(this.leasesDir)) {
+      const pid = Number(f.split('-')[0]);
+      if (!pidAlive(pid)) await fs.rm(path.join(this.leasesDir, f), { force: true });
+    }
+  }
+
+  blobPath(digest: string): string {
+    assertDigest(digest);
+    return path.join(this.blobsDir, digest.slice(7));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    return (await this.size(digest)) !== undefined;
+  }
+
+  async size(digest: string): Promise<number | undefined> {
+    try {
+      const st = await fs.stat(this.blobPath(digest));
+      return st.isFile() ? st.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async read(digest: string, maxBytes: number): Promise<Buffer> {
+    const p = this.blobPath(digest);
+    let fh: FileHandle;
+    try {
+      fh = await fs.open(p, 'r');
+    } catch {
+      throw new OcictlError('NOT_FOUND', `blob ${digest} is not in the store (namespace ${this.namespace})`, { hint: 'pull the image again' });
+    }
+    try {
+      const st = await fh.stat();
+      if (st.size > maxBytes) throw new OcictlError('LIMIT_EXCEEDED', `blob ${digest} is ${st.size} bytes, over the ${maxBytes}-byte limit`);
+      const buf = await fh.readFile();
+      const got = `sha256:${createHash('sha256').update(buf).digest('hex')}`;
+      if (got !== digest) throw new OcictlError('DIGEST_MISMATCH', `blob ${digest} in the store is corrupt (it hashes to ${got})`, { hint: 'remove the image with rmi and pull it again' });
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async open(digest: string): Promise<Readable> {
+    const p = this.blobPath(digest);
+    try {
+      await fs.access(p);
+    } catch {
+      throw new OcictlError('NOT_FOUND', `blob ${digest} is not in the store (namespace ${this.namespace})`, { hint: 'pull the image again' });
+    }
+    return createReadStream(p, { highWaterMark: 1024 * 1024 });
+  }
+
+  async ingest(desc: Descriptor): Promise<IngestWriter> {
+    assertDigest(desc.digest);
+    const tmp = path.join(this.ingestDir, `${desc.digest.slice(7, 23)}.${process.pid}.${randomBytes(6).toString('hex')}`);
+    const fh = await fs.open(tmp, 'wx', 0o644);
+    return new FileIngest(this, fh, tmp, desc, this.opts.fsync !== false);
+  }
+
+  /** Moves a verified temporary file into place (used by ingest). */
+  async commitFile(tmp: string, digest: string): Promise<void> {
+    await fs.rename(tmp, this.blobPath(digest));
+  }
+
+  /** Hard-links a blob that another namespace of the same root already has (verified on entry there). */
+  async linkFromSibling(digest: string): Promise<boolean> {
+    for (const ns of await LocalStore.namespaces(this.root)) {
+      if (ns === this.namespace) continue;
+      const src = path.join(this.root, ns, 'blobs', 'sha256', digest.slice(7));
+      try {
+        await fs.link(src, this.blobPath(digest));
+        return true;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST') return true;
+      }
+    }
+    return false;
+  }
+
+  async put(desc: Descriptor, bytes: Buffer): Promise<void> {
+    const w = await this.ingest(desc);
+    try {
+      await w.write(bytes);
+      await w.commit();
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
+  }
+
+  // ---- images ----------------------------------------------------------
+
+  private async readIndex(): Promise<IndexFile> {
+    let text: string;
+    try {
+      text = await fs.readFile(this.indexPath, 'utf8');
+    } catch {
+      return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+    }
+    try {
+      const v = JSON.parse(text) as IndexFile;
+      if (!v || !Array.isArray(v.manifests)) throw new Error('no manifests array');
+      return v;
+    } catch (e) {
+      throw new OcictlError('STORE', `${this.indexPath} is corrupt (${(e as Error).message})`, { hint: 'restore it from a backup or remove the namespace directory' });
+    }
+  }
+
+  private async writeIndex(idx: IndexFile): Promise<void> {
+    await writeFileAtomic(this.indexPath, JSON.stringify(idx), { mode: 0o644, dirMode: 0o755 });
+  }
+
+  private static record(d: Descriptor): ImageRecord | undefined {
+    const name = d.annotations?.[NAME_ANNOTATION] ?? d.annotations?.[REF_ANNOTATION];
+    if (!name) return undefined;
+    const target: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+    if (d.platform) target.platform = d.platform;
+    return { name, target, updatedAt: d.annotations?.[UPDATED_ANNOTATION] ?? '' };
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    const idx = await this.readIndex();
+    return idx.manifests.map((d) => LocalStore.record(d)).filter((r): r is ImageRecord => !!r);
+  }
+
+  async get(name: string): Promise<ImageRecord | undefined> {
+    return (await this.list()).find((r) => r.name === name);
+  }
+
+  async set(name: string, target: Descriptor, content: string[] = []): Promise<void> {
+    await withLock(this.lockPath, async () => {
+      for (const d of content) {
+        if (!(await this.has(d))) {
+          throw new OcictlError('STORE', `content ${d} of ${name} disappeared from the store`, { hint: 'it was removed by a concurrent rmi; run the command again' });
+        }
+      }
+      const idx = await this.readIndex();
+      idx.manifests = idx.manifests.filter((d) => LocalStore.record(d)?.name !== name);
+      idx.manifests.push({
+        mediaType: target.mediaType,
+        digest: target.digest,
+        size: target.size,
+        annotations: { [NAME_ANNOTATION]: name, [REF_ANNOTATION]: name, [UPDATED_ANNOTATION]: new Date().toISOString() },
+      });
+      await this.writeIndex(idx);
+    }, { what: `store ${this.namespace}` });
+  }
+
+  async remove(names: string[]): Promise<string[]> {
+    return withLock(this.lockPath, async () => {
+      const idx = await this.readIndex();
+      const removed: string[] = [];
+      idx.manifests = idx.manifests.filter((d) => {
+        const n = LocalStore.record(d)?.name;
+        if (n !== undefined && names.includes(n)) {
+          removed.push(n);
+          return false;
+        }
+        return true;
+      });
+      if (removed.length) await this.writeIndex(idx);
+      return removed;
+    }, { what: `store ${this.namespace}` });
+  }
+
+  async lease(): Promise<Lease> {
+    const file = path.join(this.leasesDir, `${process.pid}-${randomBytes(6).toString('hex')}`);
+    await fs.writeFile(file, '', { mode: 0o600 });
+    let released = false;
+    return {
+      add: async (digest: string) => {
+        if (!released) await fs.appendFile(file, `${digest}\n`);
+      },
+      release: async () => {
+        released = true;
+        await fs.rm(file, { force: true });
+      },
+    };
+  }
+
+  /** Every digest reachable from the index (children that are absent are skipped). */
+  private async reachable(roots: Descriptor[]): Promise<Set<string>> {
+    const seen = new Set<string>();
+    const stack: { d: Descriptor; depth: number }[] = roots.map((d) => ({ d, depth: 0 }));
+    while (stack.length) {
+      const { d, depth } = stack.pop() as { d: Descriptor; depth: number };
+      if (seen.has(d.digest)) continue;
+      seen.add(d.digest);
+      if (depth > 8 || !(isIndexType(d.mediaType) || isManifestType(d.mediaType))) continue;
+      let bytes: Buffer;
+      try {
+        bytes = await fs.readFile(this.blobPath(d.digest));
+      } catch {
+        continue;
+      }
+      if (bytes.length > MAX_MANIFEST_BYTES) continue;
+      try {
+        for (const c of childrenOf(parseManifest(bytes, d.mediaType))) stack.push({ d: c, depth: depth + 1 });
+      } catch {
+        /* unreadable manifest: keep it, follow nothing */
+      }
+    }
+    return seen;
+  }
+
+  async gc(): Promise<{ removed: number; bytes: number }> {
+    return withLock(this.lockPath, async () => {
+      await this.cleanStale();
+      const idx = await this.readIndex();
+      const keep = await this.reachable(idx.manifests);
+      for (const f of await fs.readdir(this.leasesDir)) {
+        const text = await fs.readFile(path.join(this.leasesDir, f), 'utf8').catch(() => '');
+        for (const line of text.split('\n')) if (line) keep.add(line);
+      }
+      let removed = 0;
+      let bytes = 0;
+      for (const f of await fs.readdir(this.blobsDir)) {
+        const d = `sha256:${f}`;
+        if (keep.has(d)) continue;
+        const p = path.join(this.blobsDir, f);
+        const st = await fs.stat(p).catch(() => undefined);
+        await fs.rm(p, { force: true });
+        removed++;
+        bytes += st?.size ?? 0;
+      }
+      return { removed, bytes };
+    }, { what: `store ${this.namespace}` });
+  }
+}
+
+/**
+ * Writes a blob to a temporary file, hashing as it goes; writes are issued
+ * without waiting for each other (bounded), so hashing overlaps disk I/O.
+ */
+class FileIngest implements IngestWriter {
+  private hash: Hash = createHash('sha256');
+  private written = 0;
+  private inflight: Promise<unknown>[] = [];
+  private inflightBytes = 0;
+  private failed: unknown;
+  private done = false;
+
+  constructor(private readonly store: LocalStore, private readonly fh: FileHandle, private readonly tmp: string, private readonly desc: Descriptor, private readonly fsync: boolean) {}
+
+  get offset(): number {
+    return this.written;
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.failed) throw this.failed;
+    if (this.written + chunk.length > this.desc.size) {
+      throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the registry served wrong content' });
+    }
+    this.hash.update(chunk);
+    const pos = this.written;
+    this.written += chunk.length;
+    this.inflightBytes += chunk.length;
+    const p = this.fh.write(chunk, 0, chunk.length, pos).then(
+      () => {
+        this.inflightBytes -= chunk.length;
+      },
+      (e: unknown) => {
+        this.failed = e;
+      },
+    );
+    this.inflight.push(p);
+    if (this.inflightBytes > 8 * 1024 * 1024 || this.inflight.length > 32) {
+      await this.inflight.shift();
+      while (this.inflightBytes > 4 * 1024 * 1024 && this.inflight.length) await this.inflight.shift();
+    }
+    if (this.failed) throw this.failed;
+  }
+
+  async commit(): Promise<void> {
+    await Promise.all(this.inflight);
+    this.inflight = [];
+    if (this.failed) throw this.failed;
+    if (this.written !== this.desc.size) {
+      await this.abort();
+      throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} is ${this.written} bytes, its descriptor says ${this.desc.size}`, { hint: 'the registry served wrong content' });
+    }
+    const got = `sha256:${this.hash.digest('hex')}`;
+    if (got !== this.desc.digest) {
+      await this.abort();
+      throw new OcictlError('DIGEST_MISMATCH', `blob ${this.desc.digest} failed verification: its content hashes to ${got}`, { hint: 'the registry or a proxy served wrong content; nothing was stored' });
+    }
+    if (this.fsync) await this.fh.sync();
+    await this.fh.close();
+    this.done = true;
+    await this.store.commitFile(this.tmp, this.desc.digest);
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    await Promise.allSettled(this.inflight);
+    await this.fh.close().catch(() => undefined);
+    await fs.rm(this.tmp, { force: true });
+  }
+}
