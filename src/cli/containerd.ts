@@ -182,6 +182,7 @@ export function registerContainerdCommands(program: Command): void {
         ...(o.systemdHost ? { systemdHost: true } : {}),
       });
       if (o.json) out(JSON.stringify({ findings: r.findings, remaining: r.remaining, readError: r.readError }, null, 2));
+      else if (r.readError) err(`ocictl: ${r.readError}`);
       else out(renderFindings(r));
       if (o.fix && r.plan) {
         out(renderPlan(r.plan).trimEnd());
