@@ -176,11 +176,12 @@ export async function removeCredentials(file: string, host: string): Promise<boo
     for (const url of helperKeys(host)) await helperErase(helper, url);
     found = true;
   }
+  const matches = (k: string): boolean => k === configKey(host) || hostAliases(host).includes(hostOfKey(k));
+  if (!Object.keys(cfg.auths ?? {}).some(matches)) return found;
   await updateDockerConfig(file, (c) => {
     const auths = c.auths ?? {};
-    const aliases = hostAliases(host);
     for (const k of Object.keys(auths)) {
-      if (k === configKey(host) || aliases.includes(hostOfKey(k))) {
+      if (matches(k)) {
         delete auths[k];
         found = true;
       }

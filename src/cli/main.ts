@@ -9,12 +9,10 @@ import { VERSION } from '../version.js';
 import { registerContainerdCommands } from './containerd.js';
 import { registerImageCommands } from './image-commands.js';
 
-export interface GlobalOptions {
-  namespace: string;
-  dataRoot?: string;
-  insecureRegistry?: boolean;
-  hostsDir?: string[];
-  debug?: boolean;
+import type { GlobalOpts } from './context.js';
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 export function buildProgram(): Command {
@@ -26,8 +24,10 @@ export function buildProgram(): Command {
     .option('-n, --namespace <ns>', 'image namespace (as nerdctl/containerd, e.g. k8s.io)', process.env.CONTAINERD_NAMESPACE ?? 'default')
     .option('--data-root <dir>', 'local store root (env OCICTL_DATA_ROOT; default $XDG_DATA_HOME/ocictl)')
     .option('--insecure-registry', 'skip TLS verification, then fall back to plain HTTP, for the registries named in this command')
-    .option('--hosts-dir <dir...>', 'hosts directories with <host:port>/hosts.toml or ca.crt (default /etc/containerd/certs.d, /etc/docker/certs.d)')
+    .option('--hosts-dir <dir>', 'hosts directory with <host:port>/hosts.toml or ca.crt; repeatable (default /etc/containerd/certs.d, /etc/docker/certs.d)', collect)
     .option('--debug', 'print HTTP requests (never secrets) to stderr')
+    .option('--retries <n>', 'retries of a failed request or transfer (default 3)')
+    .option('--timeout <seconds>', 'stall timeout for registry connections (default 60)')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerImageCommands(program);
@@ -46,7 +46,7 @@ export async function main(argv: string[]): Promise<number> {
       // help and version print themselves and exit 0; usage errors were printed by commander.
       return e.exitCode;
     }
-    printError(e, program.opts<GlobalOptions>().debug === true);
+    printError(e, program.opts<GlobalOpts>().debug === true);
     return e instanceof OcictlError && e.code === 'INVALID_ARGUMENT' ? 2 : 1;
   }
 }

@@ -3,6 +3,7 @@
  * the rest are uploaded as POST + one streamed PUT (chunked PATCH when the
  * registry refuses that), several at a time; manifests go last, children first.
  */
+import { Readable } from 'node:stream';
 import pLimit from 'p-limit';
 import { OcictlError, RegistryError, isOcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
@@ -151,15 +152,19 @@ export async function uploadFrom(
     let sent = 0;
     const counting = async (): Promise<import('node:stream').Readable> => {
       const s = await open();
+      sent = 0;
       let last = 0;
-      s.on('data', (c: Buffer) => {
-        sent += c.length;
-        if (sent - last >= 1 << 20 || sent === desc.size) {
-          last = sent;
-          emit({ type: 'blob-progress', digest: desc.digest, bytes: sent, size: desc.size });
+      async function* counted(): AsyncGenerator<Buffer> {
+        for await (const c of s as AsyncIterable<Buffer>) {
+          sent += c.length;
+          if (sent - last >= 1 << 20 || sent === desc.size) {
+            last = sent;
+            emit({ type: 'blob-progress', digest: desc.digest, bytes: sent, size: desc.size });
+          }
+          yield c;
         }
-      });
-      return s;
+      }
+      return Readable.from(counted(), { objectMode: false });
     };
     try {
       try {

@@ -105,7 +105,7 @@ async function loadCertsD(dir: string, host: string): Promise<HostEndpoint[]> {
   }
   if (ca.length === 0 && !clientCert) return [];
   const ep: HostEndpoint = {
-    url: `https://${host}`,
+    url: `https://${host}/v2`,
     capabilities: ['pull', 'resolve', 'push'],
     ca,
     skipVerify: false,

@@ -1,0 +1,150 @@
+/**
+ * The library API: one typed function per command. The CLI is a thin layer
+ * over these; scripts import them from the package.
+ *
+ * ```ts
+ * import { login, pullImage, tagImage, pushImage } from 'ocictl';
+ * await login('harbor.example.com', { username: 'robot$ci', password }, {});
+ * await pullImage('harbor.example.com/lidabai/nginx:1.23.1', {});
+ * ```
+ */
+import { ChainCredentials, type CredentialSource, type Credentials, DockerConfigCredentials, removeCredentials, saveCredentials } from './auth/credentials.js';
+import { dockerConfigPath } from './auth/docker-config.js';
+import { OcictlError } from './errors.js';
+import type { ProgressListener } from './image/events.js';
+import { type ImageInspect, type ImageSummary, type RemoveResult, findImage, inspectImage, listImages, removeImages, tagImage } from './image/local.js';
+import { type PullOptions, type PullResult, pull } from './image/pull.js';
+import { type PushOptions, type PushResult, push } from './image/push.js';
+import type { Descriptor } from './oci/descriptor.js';
+import { type Reference, normaliseServer, parseReference, parseRepository } from './reference/reference.js';
+import { type FetchedManifest, RegistryClient, type RegistryClientOptions } from './registry/client.js';
+import { LocalStore, defaultDataRoot } from './store/local-store.js';
+
+export interface ClientOptions {
+  /** Docker config.json to read and write credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json). */
+  dockerConfig?: string;
+  /** Extra credentials, tried before config.json (e.g. from environment variables in CI). */
+  credentials?: CredentialSource;
+  /** Hosts directories (default /etc/containerd/certs.d then /etc/docker/certs.d). */
+  hostsDirs?: string[];
+  /** Insecure registries (`true`: every registry this call names). */
+  insecure?: boolean | string[];
+  retries?: number;
+  timeoutMs?: number;
+  debug?: (line: string) => void;
+  /** An existing client to reuse (its connections and tokens). */
+  client?: RegistryClient;
+}
+
+export interface StoreOptions {
+  /** Data root (default $OCICTL_DATA_ROOT, else $XDG_DATA_HOME/ocictl). */
+  dataRoot?: string;
+  /** Namespace (default `default`; `k8s.io` is what Kubernetes uses). */
+  namespace?: string;
+  /** fsync blobs before they enter the store (default true). */
+  fsync?: boolean;
+}
+
+export type CommonOptions = ClientOptions & StoreOptions;
+
+export function createClient(o: ClientOptions = {}): RegistryClient {
+  if (o.client) return o.client;
+  const file = o.dockerConfig ?? dockerConfigPath();
+  const creds: CredentialSource = o.credentials ? new ChainCredentials([o.credentials, new DockerConfigCredentials(file)]) : new DockerConfigCredentials(file);
+  const opts: RegistryClientOptions = { credentials: creds };
+  if (o.hostsDirs) opts.hostsDirs = o.hostsDirs;
+  if (o.insecure !== undefined) opts.insecure = o.insecure;
+  if (o.retries !== undefined) opts.retries = o.retries;
+  if (o.timeoutMs !== undefined) opts.timeoutMs = o.timeoutMs;
+  if (o.debug) opts.debug = o.debug;
+  return new RegistryClient(opts);
+}
+
+export async function openStore(o: StoreOptions = {}): Promise<LocalStore> {
+  return LocalStore.open(o.dataRoot ?? defaultDataRoot(), o.namespace ?? 'default', o.fsync !== undefined ? { fsync: o.fsync } : {});
+}
+
+async function withClient<T>(o: ClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
+  const c = createClient(o);
+  try {
+    return await fn(c);
+  } finally {
+    if (!o.client) await c.close();
+  }
+}
+
+export interface LoginResult {
+  server: string;
+  /** Where the credentials went: `config.json` or `docker-credential-<helper>`. */
+  storedIn: string;
+  configFile: string;
+}
+
+/** Verifies credentials against the registry, then saves them (config.json or its credential helper). */
+export async function login(server: string | undefined, credentials: Credentials, o: ClientOptions = {}): Promise<LoginResult> {
+  const host = normaliseServer(server);
+  if (!credentials.identityToken && (!credentials.username || credentials.password === undefined || credentials.password === '')) {
+    throw new OcictlError('INVALID_ARGUMENT', 'a user name and a password are needed to log in', { hint: 'pass -u USER and -p PASS, or --password-stdin' });
+  }
+  await withClient(o, (c) => c.login(host, credentials));
+  const file = o.dockerConfig ?? dockerConfigPath();
+  const r = await saveCredentials(file, host, credentials);
+  return { server: r.key, storedIn: r.storedIn, configFile: file };
+}
+
+/** Removes saved credentials; returns whether there were any. */
+export async function logout(server: string | undefined, o: { dockerConfig?: string } = {}): Promise<{ server: string; removed: boolean }> {
+  const host = normaliseServer(server);
+  const removed = await removeCredentials(o.dockerConfig ?? dockerConfigPath(), host);
+  return { server: host === 'docker.io' ? 'https://index.docker.io/v1/' : host, removed };
+}
+
+export async function pullImage(ref: string | Reference, o: CommonOptions & PullOptions = {}): Promise<PullResult> {
+  const r = typeof ref === 'string' ? parseReference(ref) : ref;
+  const store = await openStore(o);
+  return withClient(o, (c) => pull(c, store, r, o));
+}
+
+/** Pushes an image held in the store under `source` (default: the same name) to `destination`. */
+export async function pushImage(destination: string | Reference, o: CommonOptions & PushOptions & { source?: string } = {}): Promise<PushResult> {
+  const dest = typeof destination === 'string' ? parseReference(destination) : destination;
+  const store = await openStore(o);
+  const rec = await findImage(store, o.source ?? dest.toString());
+  return withClient(o, (c) => push(c, store, rec.target, dest, o));
+}
+
+export async function tagImageLocal(source: string, target: string, o: StoreOptions = {}): Promise<{ name: string; digest: string }> {
+  return tagImage(await openStore(o), source, target);
+}
+
+export async function listLocalImages(o: StoreOptions = {}): Promise<ImageSummary[]> {
+  return listImages(await openStore(o));
+}
+
+export async function removeLocalImages(names: string[], o: StoreOptions = {}): Promise<RemoveResult> {
+  return removeImages(await openStore(o), names);
+}
+
+export async function inspectLocalImage(name: string, o: StoreOptions & { platform?: string } = {}): Promise<ImageInspect> {
+  return inspectImage(await openStore(o), name, o.platform);
+}
+
+/** The descriptor (digest, media type, size) a reference points to in its registry. */
+export async function resolve(ref: string | Reference, o: ClientOptions = {}): Promise<Descriptor> {
+  const r = typeof ref === 'string' ? parseReference(ref) : ref;
+  return withClient(o, (c) => c.resolve(r));
+}
+
+/** The manifest as served (bytes unchanged), with its digest. */
+export async function fetchManifest(ref: string | Reference, o: ClientOptions = {}): Promise<FetchedManifest> {
+  const r = typeof ref === 'string' ? parseReference(ref) : ref;
+  return withClient(o, (c) => c.getManifest(r));
+}
+
+/** Tags of a repository, sorted, following Link pagination. */
+export async function listTags(repository: string | Reference, o: ClientOptions = {}): Promise<string[]> {
+  const r = typeof repository === 'string' ? parseRepository(repository) : repository;
+  return withClient(o, (c) => c.listTags(r));
+}
+
+export type { ProgressListener, PullOptions, PullResult, PushOptions, PushResult, ImageSummary, ImageInspect, RemoveResult, FetchedManifest };
