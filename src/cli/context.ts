@@ -21,6 +21,7 @@ export function commonOptions(cmd: Command, registries?: string[]): CommonOption
   const o: CommonOptions = { namespace: g.namespace ?? 'default' };
   if (g.dataRoot) o.dataRoot = g.dataRoot;
   if (g.hostsDir?.length) o.hostsDirs = g.hostsDir;
+  else if (process.env.OCICTL_HOSTS_DIR) o.hostsDirs = process.env.OCICTL_HOSTS_DIR.split(':').filter(Boolean);
   if (g.insecureRegistry) o.insecure = registries ?? true;
   if (g.debug) o.debug = (line: string) => process.stderr.write(`DEBU[0000] ${line}\n`);
   if (g.retries !== undefined) o.retries = intOption(g.retries, '--retries');
