@@ -111,6 +111,7 @@ export class RegistryClient {
     await res.body.dump().catch(() => undefined);
     if (res.status === 200) return;
     if (res.status !== 401) throw registryError(res.status, '', { host: registry, what: `login to ${registry}` });
+    await h.assertCredentialsAllowed();
     await h.authorizer.unauthorized(res.headers['www-authenticate'], [], undefined);
     const ch = h.authorizer.knownChallenge;
     if (!ch) throw new OcictlError('REGISTRY_ERROR', `${registry} asked for authentication without a usable challenge`);
@@ -312,11 +313,19 @@ export class RegistryClient {
   }
 
   /** Uploads in chunks with PATCH, then a closing PUT (for registries that refuse a monolithic PUT). */
-  async chunkedUpload(ref: Reference, location: string, desc: Descriptor, source: () => Readable | Promise<Readable>, chunkSize = 16 * 1024 * 1024): Promise<void> {
+  async chunkedUpload(
+    ref: Reference,
+    location: string,
+    desc: Descriptor,
+    source: () => Readable | Promise<Readable>,
+    chunkSize = 16 * 1024 * 1024,
+    /** Resume a session at `offset` (source yields the bytes from there); `onLocation` hears each accepted chunk. */
+    session: { offset?: number; onLocation?: (location: string, offset: number) => void } = {},
+  ): Promise<void> {
     const h = this.host(ref.registry);
     const scopes = [repositoryScope(ref.repository, ['pull', 'push'])];
     let loc = location;
-    let offset = 0;
+    let offset = session.offset ?? 0;
     const stream = await source();
     let pending: Buffer[] = [];
     let pendingLen = 0;
@@ -338,6 +347,7 @@ export class RegistryClient {
       await res.body.dump().catch(() => undefined);
       if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).toString();
       offset += chunk.length;
+      session.onLocation?.(loc, offset);
     };
     for await (const c of stream as AsyncIterable<Buffer>) {
       pending.push(c);

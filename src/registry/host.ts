@@ -151,6 +151,14 @@ export class RegistryHost {
     this.endpoints.set(key, Promise.resolve(next));
   }
 
+  /** Throws INSECURE when credentials may not go to this host's endpoint (plain HTTP without --insecure-registry). */
+  async assertCredentialsAllowed(cap: Capability = 'pull'): Promise<void> {
+    const ep = await this.resolve(cap);
+    if (!ep.credentialsAllowed) {
+      throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to ${this.host}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
+    }
+  }
+
   /** Base URL in use for a capability (after any fallback), e.g. for messages. */
   async baseUrl(cap: Capability = 'pull'): Promise<string> {
     return (await this.resolve(cap)).base;
