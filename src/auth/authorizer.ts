@@ -10,9 +10,15 @@ import type { CredentialSource, Credentials } from './credentials.js';
 import { mergeScopes } from './scope.js';
 import { type Token, type TokenHttp, basicHeader, fetchToken } from './token.js';
 
+interface CachedToken {
+  promise: Promise<Token>;
+  /** The token once fetched (to tell whether a refused request carried this one or an older one). */
+  value?: string;
+}
+
 export class Authorizer {
   private challenge: Challenge | undefined;
-  private tokens = new Map<string, Promise<Token>>();
+  private tokens = new Map<string, CachedToken>();
   private creds: Promise<Credentials | undefined> | undefined;
 
   constructor(
@@ -54,61 +60,87 @@ export class Authorizer {
     return undefined;
   }
 
+  private static key(scopes: string[], creds: Credentials | undefined): string {
+    return `${scopes.join(' ')}${creds ? ' +creds' : ' anon'}`;
+  }
+
   private async token(scopes: string[], creds: Credentials | undefined): Promise<Token> {
-    const key = scopes.join(' ') + (creds ? ' +creds' : ' anon');
+    const key = Authorizer.key(scopes, creds);
     const cached = this.tokens.get(key);
     if (cached) {
       try {
-        const t = await cached;
+        const t = await cached.promise;
         if (t.expiresAt > Date.now()) return t;
       } catch {
         /* fetch again below */
       }
+      // Expired (or failed): fetch a new one unless another request already did.
+      if (this.tokens.get(key) !== cached) return this.token(scopes, creds);
     }
     const ch = this.challenge as Challenge;
-    const p = fetchToken(this.tokenHttp, {
-      realm: ch.params.realm ?? '',
-      ...(ch.params.service !== undefined ? { service: ch.params.service } : {}),
-      scopes,
-      ...(creds ? { credentials: creds } : {}),
-    }, this.host);
-    this.tokens.set(key, p);
-    p.catch(() => this.tokens.delete(key));
-    return p;
+    const entry: CachedToken = {
+      promise: fetchToken(this.tokenHttp, {
+        realm: ch.params.realm ?? '',
+        ...(ch.params.service !== undefined ? { service: ch.params.service } : {}),
+        scopes,
+        ...(creds ? { credentials: creds } : {}),
+      }, this.host),
+    };
+    this.tokens.set(key, entry);
+    entry.promise.then(
+      (t) => {
+        entry.value = t.token;
+      },
+      () => {
+        if (this.tokens.get(key) === entry) this.tokens.delete(key);
+      },
+    );
+    return entry.promise;
   }
 
   /**
-   * Handles a 401: records the challenge, drops the token that failed.
-   * Returns whether the request is worth one more try with new authorization.
+   * Handles a 401: records the challenge and drops the token that was refused.
+   * Returns whether the request is worth one more try with new authorization
+   * (the caller tries once; a second 401 is final).
    */
   async unauthorized(wwwAuthenticate: string | string[] | undefined, scopes: string[], sentAuthorization: string | undefined): Promise<boolean> {
     const challenges = parseChallenges(wwwAuthenticate);
     const bearer = challenges.find((c) => c.scheme === 'bearer' && c.params.realm);
     const basic = challenges.find((c) => c.scheme === 'basic');
-    const chosen = bearer ?? basic;
-    if (!chosen) return false;
-    const hadSameScheme = this.challenge?.scheme === chosen.scheme;
-    this.challenge = chosen;
-    if (!sentAuthorization) return true;
-    if (chosen.scheme === 'bearer') {
-      // An expired token or insufficient scope: forget tokens for these scopes and try once more.
-      const key = mergeScopes(scopes).join(' ');
-      for (const k of [...this.tokens.keys()]) if (k.startsWith(key)) this.tokens.delete(k);
-      return sentAuthorization.startsWith('Bearer') && !(await this.getCredentials())?.registryToken;
+    if (!sentAuthorization) {
+      const chosen = bearer ?? basic;
+      if (!chosen) return false;
+      this.challenge = chosen;
+      return true;
     }
-    return !hadSameScheme;
+    if (/^bearer /i.test(sentAuthorization)) {
+      // A token was refused: expired, revoked, or too narrow (distribution says
+      // error="insufficient_scope"; Harbor answers `Basic realm="harbor"` to any
+      // refused request that carried a token). Stay with the token service and
+      // ask it once more: the permissions may have changed since.
+      if (bearer) this.challenge = bearer;
+      if ((await this.getCredentials())?.registryToken) return false;
+      const merged = mergeScopes(scopes);
+      for (const key of [Authorizer.key(merged, undefined), `${merged.join(' ')} +creds`]) {
+        const cached = this.tokens.get(key);
+        if (cached && `Bearer ${cached.value}` === sentAuthorization) this.tokens.delete(key);
+      }
+      return this.challenge?.scheme === 'bearer';
+    }
+    // Basic credentials were refused: only a switch to a token service can help.
+    if (bearer && this.challenge?.scheme !== 'bearer') {
+      this.challenge = bearer;
+      return true;
+    }
+    return false;
   }
 
-  /** Throws unless the registry accepts the credentials (used by login). */
+  /** Throws unless the registry accepts the credentials (used by login); the token is kept for the next request. */
   async verifyCredentials(c: Credentials): Promise<void> {
     const ch = this.challenge;
     if (!ch || ch.scheme !== 'bearer') return;
-    await fetchToken(this.tokenHttp, {
-      realm: ch.params.realm ?? '',
-      ...(ch.params.service !== undefined ? { service: ch.params.service } : {}),
-      scopes: [],
-      credentials: c,
-    }, this.host);
+    this.setCredentials(c);
+    await this.token([], c);
   }
 }
 

@@ -40,12 +40,13 @@ export async function fetchToken(http: TokenHttp, req: TokenRequest, host: strin
     throw new OcictlError('REGISTRY_ERROR', `${host} named a token service with scheme ${realm.protocol}`, { hint: 'the token realm must be http(s)' });
   }
   const creds = req.credentials;
+  const started = Date.now();
   if (creds?.identityToken) {
     const body = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: creds.identityToken, client_id: 'ocictl' });
     if (req.service) body.set('service', req.service);
     if (req.scopes.length) body.set('scope', req.scopes.join(' '));
     const r = await http({ method: 'POST', url: realm.toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: body.toString() });
-    if (r.status === 200) return parseTokenResponse(r.text, host);
+    if (r.status === 200) return parseTokenResponse(r.text, host, started);
     if (![400, 401, 404, 405].includes(r.status)) throw tokenFailure(r.status, host);
     // Token services without OAuth2 POST (Harbor answers 405): GET with the token as password.
   }
@@ -53,15 +54,17 @@ export async function fetchToken(http: TokenHttp, req: TokenRequest, host: strin
   if (req.service) url.searchParams.set('service', req.service);
   for (const s of req.scopes) url.searchParams.append('scope', s);
   const headers: Record<string, string> = {};
-  if (creds?.username !== undefined && creds.password !== undefined) {
+  if (creds?.identityToken) {
+    // The refresh token stands in for the password (docker keeps `auth` as "user:" beside it).
+    if (creds.username) url.searchParams.set('account', creds.username);
+    headers.authorization = basicHeader(creds.username || '<token>', creds.identityToken);
+  } else if (creds?.username !== undefined && creds.password !== undefined) {
     url.searchParams.set('account', creds.username);
     headers.authorization = basicHeader(creds.username, creds.password);
-  } else if (creds?.identityToken) {
-    headers.authorization = basicHeader(creds.username ?? '<token>', creds.identityToken);
   }
   const r = await http({ method: 'GET', url: url.toString(), headers });
   if (r.status !== 200) throw tokenFailure(r.status, host);
-  return parseTokenResponse(r.text, host);
+  return parseTokenResponse(r.text, host, started);
 }
 
 function tokenFailure(status: number, host: string): OcictlError {
@@ -71,7 +74,8 @@ function tokenFailure(status: number, host: string): OcictlError {
   return new OcictlError('REGISTRY_ERROR', `the token service of ${host} answered HTTP ${status}`, { hint: 'retry later, or check the registry\'s auth service' });
 }
 
-export function parseTokenResponse(text: string, host: string): Token {
+/** Parses a token service's answer; `requestedAt` (epoch ms) is when the request was sent. */
+export function parseTokenResponse(text: string, host: string, requestedAt: number = Date.now()): Token {
   if (text.length > MAX_TOKEN_RESPONSE) throw new OcictlError('REGISTRY_ERROR', `the token service of ${host} sent an oversized response`);
   let v: unknown;
   try {
@@ -86,13 +90,10 @@ export function parseTokenResponse(text: string, host: string): Token {
   if (/[\r\n]/.test(token) || token.length > 64 * 1024) throw new OcictlError('REGISTRY_ERROR', `the token service of ${host} sent a malformed token`);
   let lifetime = typeof o.expires_in === 'number' && Number.isFinite(o.expires_in) && o.expires_in > 0 ? o.expires_in : 60;
   lifetime = Math.min(lifetime, 24 * 3600);
-  let issued = Date.now();
-  if (typeof o.issued_at === 'string') {
-    const t = Date.parse(o.issued_at);
-    // Trust the server's clock only when it is close to ours.
-    if (!Number.isNaN(t) && Math.abs(t - Date.now()) < 5 * 60_000) issued = t;
-  }
-  const margin = Math.min(30, lifetime / 5);
+  // Our own clock counts the lifetime: a server clock that is off must not make a token
+  // look valid for longer. Harbor's expiry is in whole seconds, so keep at least 1 s spare.
+  const issued = requestedAt;
+  const margin = Math.min(30, Math.max(1, lifetime / 5));
   const out: Token = { token, expiresAt: issued + (lifetime - margin) * 1000 };
   if (typeof o.refresh_token === 'string' && o.refresh_token) out.refreshToken = o.refresh_token;
   return out;

@@ -244,7 +244,7 @@ export class RegistryClient {
       await get.body.dump().catch(() => undefined);
       return true;
     }
-    return this.fail(get, ref, `blob ${digest} in ${ref.name}`, push);
+    return this.fail(get, ref, `${push ? 'push' : 'pull'} ${ref}: blob ${digest}`, push);
   }
 
   /** Opens a blob for reading from `offset` (Range). The caller verifies the bytes. */
@@ -258,7 +258,7 @@ export class RegistryClient {
     });
     if (res.status === 206 && offset > 0) return { body: res.body, offset };
     if (res.status === 200) return { body: res.body, offset: 0 };
-    return this.fail(res, ref, `blob ${desc.digest} of ${ref.name}`);
+    return this.fail(res, ref, `pull ${ref}: blob ${desc.digest}`);
   }
 
   /** Tries a cross-repository mount; returns the upload session opened instead when the registry does not mount. */
@@ -289,7 +289,7 @@ export class RegistryClient {
       capability: 'push',
       retry: true,
     });
-    if (res.status !== 202 || typeof res.headers.location !== 'string') await this.fail(res, ref, `push to ${ref.name}`, true);
+    if (res.status !== 202 || typeof res.headers.location !== 'string') await this.fail(res, ref, `push ${ref}`, true);
     await res.body.dump().catch(() => undefined);
     return new URL(res.headers.location as string, res.url).toString();
   }
@@ -308,7 +308,7 @@ export class RegistryClient {
       capability: 'push',
       retry: false,
     });
-    if (res.status !== 201 && res.status !== 204) await this.fail(res, ref, `push blob ${desc.digest} to ${ref.name}`, true);
+    if (res.status !== 201 && res.status !== 204) await this.fail(res, ref, `push ${ref}: blob ${desc.digest}`, true);
     await res.body.dump().catch(() => undefined);
   }
 
@@ -343,7 +343,7 @@ export class RegistryClient {
         capability: 'push',
         retry: false,
       });
-      if (res.status !== 202) await this.fail(res, ref, `push blob ${desc.digest} to ${ref.name}`, true);
+      if (res.status !== 202) await this.fail(res, ref, `push ${ref}: blob ${desc.digest}`, true);
       await res.body.dump().catch(() => undefined);
       if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).toString();
       offset += chunk.length;
@@ -358,7 +358,7 @@ export class RegistryClient {
     const u = new URL(loc);
     u.searchParams.set('digest', desc.digest);
     const res = await h.request({ method: 'PUT', path: u.toString(), headers: { 'content-length': '0' }, scopes, capability: 'push', retry: false });
-    if (res.status !== 201 && res.status !== 204) await this.fail(res, ref, `push blob ${desc.digest} to ${ref.name}`, true);
+    if (res.status !== 201 && res.status !== 204) await this.fail(res, ref, `push ${ref}: blob ${desc.digest}`, true);
     await res.body.dump().catch(() => undefined);
   }
 
