@@ -11,3 +11,4 @@ export type { Descriptor, Platform } from './oci/descriptor.js';
 export { MediaType } from './oci/media-types.js';
 export { parseManifest, type ImageManifest, type ImageIndex, type ParsedManifest } from './oci/manifest.js';
 export type { ProgressEvent } from './image/events.js';
+export { parseLocation, formatLocation } from './image/transports.js';
