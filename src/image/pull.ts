@@ -11,7 +11,7 @@ import { type Reference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
-import { isRetryableNetworkError } from '../transport/errors.js';
+import { isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -37,6 +37,13 @@ export interface PullResult {
   refetchedBytes: number;
 }
 
+interface BlobStats {
+  downloaded: number;
+  refetched: number;
+  /** Set when one blob failed: the others stop retrying. */
+  failed: boolean;
+}
+
 interface Plan {
   manifests: { desc: Descriptor; bytes: Buffer }[];
   blobs: Map<string, { desc: Descriptor; kind: 'layer' | 'config' }>;
@@ -57,11 +64,22 @@ export async function pull(client: RegistryClient, store: LocalStore, ref: Refer
     const plan: Plan = { manifests: [], blobs: new Map(), images: [] };
     const topDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
     await walk(client, ref, topDesc, top, plan, options, 0);
-    const stats = { downloaded: 0, refetched: 0 };
+    const stats: BlobStats = { downloaded: 0, refetched: 0, failed: false };
     const limit = pLimit(Math.max(1, options.concurrency ?? 4));
     // Config blobs first in the queue (small), then layers largest first, so the tail is short.
     const blobs = [...plan.blobs.values()].sort((a, b) => (a.kind === b.kind ? b.desc.size - a.desc.size : a.kind === 'config' ? -1 : 1));
-    await Promise.all(blobs.map((b) => limit(() => fetchBlob(client, store, ref, b.desc, b.kind, lease, options, stats))));
+    // The first failure stops the rest: nothing new starts, nothing retries, and no transfer outlives the pull.
+    let firstError: { e: unknown } | undefined;
+    await Promise.allSettled(blobs.map((b) => limit(async () => {
+      if (stats.failed) return;
+      try {
+        await fetchBlob(client, store, ref, b.desc, b.kind, lease, options, stats);
+      } catch (e) {
+        stats.failed = true;
+        firstError ??= { e };
+      }
+    })));
+    if (firstError) throw firstError.e;
     for (const m of plan.manifests) {
       await lease.add(m.desc.digest);
       if (!(await store.has(m.desc.digest))) await store.put(m.desc, m.bytes);
@@ -115,7 +133,7 @@ async function fetchBlob(
   kind: 'layer' | 'config',
   lease: Lease,
   options: PullOptions,
-  stats: { downloaded: number; refetched: number },
+  stats: BlobStats,
 ): Promise<void> {
   const emit = options.onProgress ?? (() => undefined);
   await lease.add(desc.digest);
@@ -130,7 +148,7 @@ async function fetchBlob(
   }
   emit({ type: 'blob-start', digest: desc.digest, size: desc.size, kind });
   const writer = await store.ingest(desc);
-  const retries = options.blobRetries ?? 5;
+  const retries = options.blobRetries ?? client.options.retries ?? 5;
   let attempt = 0;
   let maxOffsetSeen = 0;
   try {
@@ -159,12 +177,16 @@ async function fetchBlob(
           throw new OcictlError(e.code, `${e.message} (from ${ref.registry}/${ref.repository})`, e.hint ? { hint: e.hint } : undefined);
         }
         const rangeIgnored = isOcictlError(e) && e.code === 'INTERNAL';
-        if ((isRetryableNetworkError(e) || rangeIgnored) && attempt < retries) {
+        if ((isRetryableNetworkError(e) || rangeIgnored) && attempt < retries && !stats.failed) {
           attempt++;
           emit({ type: 'blob-retry', digest: desc.digest, offset: writer.offset, reason: (e as Error).message });
           if (rangeIgnored) throw e; // handled below by restarting
           await delay(backoffDelay(DEFAULT_RETRY, attempt - 1));
           continue;
+        }
+        // A body that broke or stalled for the last time: one line naming the registry.
+        if (!isOcictlError(e) && isRetryableNetworkError(e)) {
+          throw networkError(e, { host: ref.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
         }
         throw e;
       }
