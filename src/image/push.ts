@@ -12,7 +12,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Reference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { ContentStore } from '../store/types.js';
-import { isRetryableNetworkError } from '../transport/errors.js';
+import { isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { DEFAULT_RETRY, backoffDelay, delay } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -92,7 +92,17 @@ export async function push(client: RegistryClient, store: ContentStore, target: 
   const stats = { uploaded: 0 };
   const limit = pLimit(Math.max(1, options.concurrency ?? 4));
   const ordered = [...blobs.values()].sort((a, b) => b.desc.size - a.desc.size);
-  await Promise.all(ordered.map((b) => limit(() => uploadBlob(client, store, dest, b.desc, b.kind, options, stats))));
+  // The first failure stops the rest: nothing new starts and no upload outlives the push.
+  let firstError: { e: unknown } | undefined;
+  await Promise.allSettled(ordered.map((b) => limit(async () => {
+    if (firstError) return;
+    try {
+      await uploadBlob(client, store, dest, b.desc, b.kind, options, stats);
+    } catch (e) {
+      firstError ??= { e };
+    }
+  })));
+  if (firstError) throw firstError.e;
   // Children by digest first, then the top manifest under the tag.
   if (top.parsed.kind === 'index') {
     for (const m of manifests) {
@@ -147,15 +157,30 @@ export async function uploadFrom(
     location = await client.startUpload(dest);
   }
   emit({ type: 'blob-start', digest: desc.digest, size: desc.size, kind });
-  const retries = options.blobRetries ?? DEFAULT_RETRY.retries;
+  const retries = options.blobRetries ?? client.options.retries ?? DEFAULT_RETRY.retries;
+  // The upload session in use and how many bytes the registry holds in it.
+  let session = { location, offset: 0 };
+  let chunked = false;
+  const onLocation = (loc: string, offset: number): void => {
+    session = { location: loc, offset };
+  };
   for (let attempt = 0; ; attempt++) {
-    let sent = 0;
-    const counting = async (): Promise<import('node:stream').Readable> => {
+    const counting = (from: number) => async (): Promise<import('node:stream').Readable> => {
       const s = await open();
-      sent = 0;
-      let last = 0;
+      let sent = from;
+      let last = from;
       async function* counted(): AsyncGenerator<Buffer> {
-        for await (const c of s as AsyncIterable<Buffer>) {
+        let skip = from;
+        for await (const chunk of s as AsyncIterable<Buffer>) {
+          let c = chunk;
+          if (skip > 0) {
+            if (skip >= c.length) {
+              skip -= c.length;
+              continue;
+            }
+            c = c.subarray(skip);
+            skip = 0;
+          }
           sent += c.length;
           if (sent - last >= 1 << 20 || sent === desc.size) {
             last = sent;
@@ -167,14 +192,19 @@ export async function uploadFrom(
       return Readable.from(counted(), { objectMode: false });
     };
     try {
-      try {
-        await client.putUpload(dest, location, desc, counting);
-      } catch (e) {
-        // Registries that refuse a monolithic PUT: chunked PATCH upload in a fresh session.
-        if (e instanceof RegistryError && [405, 411, 413, 501].includes(e.status)) {
-          sent = 0;
-          await client.chunkedUpload(dest, await client.startUpload(dest), desc, counting);
-        } else throw e;
+      if (chunked || session.offset > 0) {
+        await client.chunkedUpload(dest, session.location, desc, counting(session.offset), undefined, { offset: session.offset, onLocation });
+      } else {
+        try {
+          await client.putUpload(dest, session.location, desc, counting(0));
+        } catch (e) {
+          // Registries that refuse a monolithic PUT: chunked PATCH upload in a fresh session.
+          if (e instanceof RegistryError && [405, 411, 413, 501].includes(e.status)) {
+            chunked = true;
+            session = { location: await client.startUpload(dest), offset: 0 };
+            await client.chunkedUpload(dest, session.location, desc, counting(0), undefined, { onLocation });
+          } else throw e;
+        }
       }
       stats.uploaded += desc.size;
       emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'uploaded', kind });
@@ -182,12 +212,15 @@ export async function uploadFrom(
     } catch (e) {
       const retryable = isRetryableNetworkError(e) || (e instanceof RegistryError && [500, 502, 503, 504, 408, 429].includes(e.status));
       if (!retryable || attempt >= retries) {
-        if (isOcictlError(e)) throw e;
+        if (!isOcictlError(e) && isRetryableNetworkError(e)) throw networkError(e, { host: dest.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
         throw e;
       }
-      emit({ type: 'blob-retry', digest: desc.digest, offset: 0, reason: (e as Error).message });
       await delay(backoffDelay(DEFAULT_RETRY, attempt));
-      location = await client.startUpload(dest);
+      // Resume the session where the registry allows it (GET on its URL gives the Range it holds); else start over.
+      const held = await client.uploadOffset(dest, session.location).catch(() => undefined);
+      if (held !== undefined && held <= desc.size) session = { location: session.location, offset: held };
+      else session = { location: await client.startUpload(dest), offset: 0 };
+      emit({ type: 'blob-retry', digest: desc.digest, offset: session.offset, reason: (e as Error).message });
     }
   }
 }
