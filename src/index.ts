@@ -12,3 +12,4 @@ export { MediaType } from './oci/media-types.js';
 export { parseManifest, type ImageManifest, type ImageIndex, type ParsedManifest } from './oci/manifest.js';
 export type { ProgressEvent } from './image/events.js';
 export { parseLocation, formatLocation } from './image/transports.js';
+export * from './api-copy.js';

@@ -154,9 +154,11 @@ function addInspect(parent: Command, name: string): void {
     .description('show image details as JSON (as nerdctl image inspect)')
     .argument('<images...>', 'image names or IDs')
     .option('--platform <platform>', 'platform of a multi-platform image')
+    .option('--remote', 'inspect images in their registry (config and layers per platform) without pulling')
     .addOption(new Option('--format <format>', 'output format').choices(['json']).default('json'))
     .action(async function (this: Command, images: string[]) {
-      const o = this.opts<{ platform?: string }>();
+      const o = this.opts<{ platform?: string; remote?: boolean }>();
+      if (o.remote) return (await import('./remote-commands.js')).inspectRemoteCommand(this, images, o.platform);
       const { inspectLocalImage } = await import('../api.js');
       const out = [];
       for (const i of images) out.push(await inspectLocalImage(i, { ...commonOptions(this), ...(o.platform ? { platform: o.platform } : {}) }));

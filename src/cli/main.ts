@@ -8,6 +8,7 @@ import { OcictlError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { registerContainerdCommands } from './containerd.js';
 import { registerImageCommands } from './image-commands.js';
+import { registerRemoteCommands } from './remote-commands.js';
 
 import type { GlobalOpts } from './context.js';
 
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerImageCommands(program);
   registerContainerdCommands(program);
+  registerRemoteCommands(program);
   return program;
 }
 
