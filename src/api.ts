@@ -12,13 +12,13 @@ import { ChainCredentials, type CredentialSource, type Credentials, DockerConfig
 import { dockerConfigPath } from './auth/docker-config.js';
 import { OcictlError } from './errors.js';
 import type { ProgressListener } from './image/events.js';
-import { type ImageInspect, type ImageSummary, type RemoveResult, findImage, inspectImage, listImages, removeImages, tagImage } from './image/local.js';
+import { findImage } from './image/local.js';
+import { type StoreOptions, openStore } from './api-local.js';
 import { type PullOptions, type PullResult, pull } from './image/pull.js';
 import { type PushOptions, type PushResult, push } from './image/push.js';
 import type { Descriptor } from './oci/descriptor.js';
 import { type Reference, normaliseServer, parseReference, parseRepository } from './reference/reference.js';
 import { type FetchedManifest, RegistryClient, type RegistryClientOptions } from './registry/client.js';
-import { LocalStore, defaultDataRoot } from './store/local-store.js';
 
 export interface ClientOptions {
   /** Docker config.json to read and write credentials (default $DOCKER_CONFIG/config.json or ~/.docker/config.json). */
@@ -36,15 +36,6 @@ export interface ClientOptions {
   client?: RegistryClient;
 }
 
-export interface StoreOptions {
-  /** Data root (default $OCICTL_DATA_ROOT, else $XDG_DATA_HOME/ocictl). */
-  dataRoot?: string;
-  /** Namespace (default `default`; `k8s.io` is what Kubernetes uses). */
-  namespace?: string;
-  /** fsync blobs before they enter the store (default true). */
-  fsync?: boolean;
-}
-
 export type CommonOptions = ClientOptions & StoreOptions;
 
 export function createClient(o: ClientOptions = {}): RegistryClient {
@@ -58,10 +49,6 @@ export function createClient(o: ClientOptions = {}): RegistryClient {
   if (o.timeoutMs !== undefined) opts.timeoutMs = o.timeoutMs;
   if (o.debug) opts.debug = o.debug;
   return new RegistryClient(opts);
-}
-
-export async function openStore(o: StoreOptions = {}): Promise<LocalStore> {
-  return LocalStore.open(o.dataRoot ?? defaultDataRoot(), o.namespace ?? 'default', o.fsync !== undefined ? { fsync: o.fsync } : {});
 }
 
 async function withClient<T>(o: ClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
@@ -113,22 +100,6 @@ export async function pushImage(destination: string | Reference, o: CommonOption
   return withClient(o, (c) => push(c, store, rec.target, dest, o));
 }
 
-export async function tagImageLocal(source: string, target: string, o: StoreOptions = {}): Promise<{ name: string; digest: string }> {
-  return tagImage(await openStore(o), source, target);
-}
-
-export async function listLocalImages(o: StoreOptions = {}): Promise<ImageSummary[]> {
-  return listImages(await openStore(o));
-}
-
-export async function removeLocalImages(names: string[], o: StoreOptions = {}): Promise<RemoveResult> {
-  return removeImages(await openStore(o), names);
-}
-
-export async function inspectLocalImage(name: string, o: StoreOptions & { platform?: string } = {}): Promise<ImageInspect> {
-  return inspectImage(await openStore(o), name, o.platform);
-}
-
 /** The descriptor (digest, media type, size) a reference points to in its registry. */
 export async function resolve(ref: string | Reference, o: ClientOptions = {}): Promise<Descriptor> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
@@ -147,4 +118,5 @@ export async function listTags(repository: string | Reference, o: ClientOptions 
   return withClient(o, (c) => c.listTags(r));
 }
 
-export type { ProgressListener, PullOptions, PullResult, PushOptions, PushResult, ImageSummary, ImageInspect, RemoveResult, FetchedManifest };
+export * from './api-local.js';
+export type { ProgressListener, PullOptions, PullResult, PushOptions, PushResult, FetchedManifest };

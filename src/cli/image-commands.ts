@@ -87,7 +87,7 @@ function addTag(parent: Command, name: string): void {
     .argument('<source>', 'image name or ID')
     .argument('<target>', 'new name')
     .action(async function (this: Command, source: string, target: string) {
-      const { tagImageLocal } = await import('../api.js');
+      const { tagImageLocal } = await import('../api-local.js');
       await tagImageLocal(source, target, commonOptions(this));
     } as Action);
 }
@@ -104,7 +104,7 @@ function addImages(parent: Command, name: string, alias?: string): void {
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'json', 'wide']).default('table'))
     .action(async function (this: Command, repository?: string) {
       const o = this.opts<{ quiet?: boolean; digests?: boolean; trunc: boolean; format: string }>();
-      const { listLocalImages } = await import('../api.js');
+      const { listLocalImages } = await import('../api-local.js');
       const { formatBytes, table, timeAgo } = await import('./format.js');
       let list = await listLocalImages(commonOptions(this));
       if (repository) {
@@ -137,7 +137,7 @@ function addRmi(parent: Command, name: string, alias?: string): void {
     .argument('<images...>', 'image names or IDs')
     .option('-f, --force', 'accepted for compatibility')
     .action(async function (this: Command, images: string[]) {
-      const { removeLocalImages } = await import('../api.js');
+      const { removeLocalImages } = await import('../api-local.js');
       const r = await removeLocalImages(images, commonOptions(this));
       for (const n of r.removed) process.stdout.write(`Untagged: ${n}\n`);
       if (r.blobsRemoved) {
@@ -159,7 +159,7 @@ function addInspect(parent: Command, name: string): void {
     .action(async function (this: Command, images: string[]) {
       const o = this.opts<{ platform?: string; remote?: boolean }>();
       if (o.remote) return (await import('./remote-commands.js')).inspectRemoteCommand(this, images, o.platform);
-      const { inspectLocalImage } = await import('../api.js');
+      const { inspectLocalImage } = await import('../api-local.js');
       const out = [];
       for (const i of images) out.push(await inspectLocalImage(i, { ...commonOptions(this), ...(o.platform ? { platform: o.platform } : {}) }));
       printJson(out);
