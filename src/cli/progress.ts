@@ -51,6 +51,7 @@ function barProgress(out: NodeJS.WriteStream, verb: string): Progress {
   let drawn = 0;
   let timer: NodeJS.Timeout | undefined;
   const notes: string[] = [];
+  let finished = false;
   const draw = (): void => {
     let s = drawn > 0 ? `\x1b[${drawn}A` : '';
     const width = Math.max(20, Math.min(40, (out.columns ?? 80) - 60));
@@ -89,6 +90,8 @@ function barProgress(out: NodeJS.WriteStream, verb: string): Progress {
       schedule();
     },
     done: () => {
+      if (finished) return;
+      finished = true;
       if (timer) clearTimeout(timer);
       timer = undefined;
       if (rows.size) draw();
