@@ -191,6 +191,7 @@ export async function uploadFrom(
       }
       return Readable.from(counted(), { objectMode: false });
     };
+    const resuming = session.offset > 0;
     try {
       if (chunked || session.offset > 0) {
         await client.chunkedUpload(dest, session.location, desc, counting(session.offset), undefined, { offset: session.offset, onLocation });
@@ -210,15 +211,18 @@ export async function uploadFrom(
       emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'uploaded', kind });
       return;
     } catch (e) {
-      const retryable = isRetryableNetworkError(e) || (e instanceof RegistryError && [500, 502, 503, 504, 408, 429].includes(e.status));
+      // A resumed session the registry then refuses (it was still absorbing the cut request) is started over.
+      const refusedResume = resuming && e instanceof RegistryError && [400, 404, 416].includes(e.status);
+      const retryable = refusedResume || isRetryableNetworkError(e) || (e instanceof RegistryError && [500, 502, 503, 504, 408, 429].includes(e.status));
       if (!retryable || attempt >= retries) {
         if (!isOcictlError(e) && isRetryableNetworkError(e)) throw networkError(e, { host: dest.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
         throw e;
       }
       await delay(backoffDelay(DEFAULT_RETRY, attempt));
-      // Resume the session where the registry allows it (GET on its URL gives the Range it holds); else start over.
-      const held = await client.uploadOffset(dest, session.location).catch(() => undefined);
-      if (held !== undefined && held <= desc.size) session = { location: session.location, offset: held };
+      // Resume the session where the registry holds part of the blob (GET on its URL gives the Range);
+      // else start over in a fresh session (an empty one may still be absorbing a cut request).
+      const held = refusedResume ? undefined : await client.uploadOffset(dest, session.location).catch(() => undefined);
+      if (held !== undefined && held > 0 && held <= desc.size) session = { location: session.location, offset: held };
       else session = { location: await client.startUpload(dest), offset: 0 };
       emit({ type: 'blob-retry', digest: desc.digest, offset: session.offset, reason: (e as Error).message });
     }
