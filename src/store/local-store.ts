@@ -121,6 +121,11 @@ export class LocalStore implements ImageStore {
       const pid = Number(f.split('-')[0]);
       if (!pidAlive(pid)) await fs.rm(path.join(this.leasesDir, f), { force: true });
     }
+    // Temporary files of an atomic rewrite (index.json, oci-layout) whose writer was killed.
+    for (const f of await fs.readdir(this.dir)) {
+      const m = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(f);
+      if (m && !pidAlive(Number(m[1]))) await fs.rm(path.join(this.dir, f), { force: true });
+    }
   }
 
   blobPath(digest: string): string {
