@@ -14,6 +14,8 @@ interface CachedToken {
   promise: Promise<Token>;
   /** The token once fetched (to tell whether a refused request carried this one or an older one). */
   value?: string;
+  /** Fetched because the previous token was refused: if this one is refused too, give up. */
+  replacing: boolean;
 }
 
 export class Authorizer {
@@ -77,6 +79,10 @@ export class Authorizer {
       // Expired (or failed): fetch a new one unless another request already did.
       if (this.tokens.get(key) !== cached) return this.token(scopes, creds);
     }
+    return this.fetchInto(key, scopes, creds, false);
+  }
+
+  private fetchInto(key: string, scopes: string[], creds: Credentials | undefined, replacing: boolean): Promise<Token> {
     const ch = this.challenge as Challenge;
     const entry: CachedToken = {
       promise: fetchToken(this.tokenHttp, {
@@ -85,6 +91,7 @@ export class Authorizer {
         scopes,
         ...(creds ? { credentials: creds } : {}),
       }, this.host),
+      replacing,
     };
     this.tokens.set(key, entry);
     entry.promise.then(
@@ -119,13 +126,23 @@ export class Authorizer {
       // refused request that carried a token). Stay with the token service and
       // ask it once more: the permissions may have changed since.
       if (bearer) this.challenge = bearer;
-      if ((await this.getCredentials())?.registryToken) return false;
+      const creds = await this.getCredentials();
+      if (creds?.registryToken) return false;
+      if (this.challenge?.scheme !== 'bearer') return false;
       const merged = mergeScopes(scopes);
-      for (const key of [Authorizer.key(merged, undefined), `${merged.join(' ')} +creds`]) {
+      for (const withCreds of [false, true]) {
+        const key = Authorizer.key(merged, withCreds ? {} : undefined);
         const cached = this.tokens.get(key);
-        if (cached && `Bearer ${cached.value}` === sentAuthorization) this.tokens.delete(key);
+        // Another request may already have replaced this token: then just retry with the replacement.
+        if (!cached || `Bearer ${cached.value}` !== sentAuthorization) continue;
+        if (cached.replacing) {
+          // The replacement was refused as well: this is final.
+          this.tokens.delete(key);
+          return false;
+        }
+        void this.fetchInto(key, merged, withCreds ? creds : undefined, true).catch(() => undefined);
       }
-      return this.challenge?.scheme === 'bearer';
+      return true;
     }
     // Basic credentials were refused: only a switch to a token service can help.
     if (bearer && this.challenge?.scheme !== 'bearer') {
