@@ -203,7 +203,8 @@ export async function loadImages(input: string, o: StoreOptions & PlatformChoice
       });
       const names = r.destination ? [r.destination] : [];
       for (const extra of img.names.slice(1)) names.push((await tagImage(store, r.destination as string, extra)).name);
-      out.push({ names, digest: r.digest, mediaType: r.mediaType, ...(r.note ? { note: r.note } : {}) });
+      const note = img.names.length === 0 ? `the archive gives no name for ${r.digest}: recorded as ${r.destination ?? '?'}; name it with ocictl tag` : r.note;
+      out.push({ names, digest: r.digest, mediaType: r.mediaType, ...(note ? { note } : {}) });
     }
   } finally {
     await dest.close();

@@ -1,10 +1,12 @@
 // Shared by the copy/archive/remote tests: ocictl run as a process with its own DOCKER_CONFIG and data
 // root, hosts dirs that trust a registry's CA, skopeo look-ups, and the registry's access log.
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync } from 'node:fs';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run, runOk, type RunResult } from '../fixtures/proc.js';
+import { killPid, run, runOk, sleep, type RunResult } from '../fixtures/proc.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (this file runs from dist/test). */
@@ -64,3 +66,45 @@ export async function accessLog(logFile: string): Promise<AccessLine[]> {
 }
 
 export { run, runOk };
+
+export interface Containerd {
+  ctr(args: string[]): Promise<RunResult>;
+  stop(): Promise<void>;
+}
+
+/** containerd 1.6 as a plain process with its root, state and socket under `dir`. */
+export async function startContainerd(dir: string): Promise<Containerd> {
+  await mkdir(dir, { recursive: true });
+  const sock = path.join(dir, 'containerd.sock');
+  const cfg = path.join(dir, 'config.toml');
+  await writeFile(
+    cfg,
+    [
+      'version = 2',
+      `root = "${dir}/root"`,
+      `state = "${dir}/state"`,
+      '[grpc]',
+      `  address = "${sock}"`,
+      '[ttrpc]',
+      `  address = "${sock}.ttrpc"`,
+      '[plugins."io.containerd.internal.v1.opt"]',
+      `  path = "${dir}/opt"`,
+      '',
+    ].join('\n'),
+  );
+  const fd = openSync(path.join(dir, 'containerd.log'), 'a');
+  const child = spawn('containerd', ['--config', cfg], { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const pid = child.pid as number;
+  const ctr = (args: string[]): Promise<RunResult> => run('ctr', ['--address', sock, ...args], { timeoutMs: 120_000 });
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (existsSync(sock) && (await ctr(['version'])).code === 0) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await killPid(pid);
+      throw new Error(`containerd did not start: ${await readFile(path.join(dir, 'containerd.log'), 'utf8')}`);
+    }
+    await sleep(50);
+  }
+  return { ctr, stop: () => killPid(pid, 10_000) };
+}

@@ -113,7 +113,7 @@ export function verified(source: Readable, desc: Descriptor, where: string): Rea
   const v = new VerifyingStream(desc, where);
   source.on('error', (e) => v.destroy(e));
   v.on('close', () => {
-    if (!source.destroyed) source.destroy();
+    if (!source.destroyed && !source.readableEnded) source.destroy();
   });
   source.pipe(v);
   return v;

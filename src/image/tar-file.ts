@@ -78,7 +78,7 @@ export function memberName(n: string): string {
 export class TarFile {
   readonly members = new Map<string, TarMember>();
 
-  private constructor(readonly file: string, private readonly fh: FileHandle, private readonly temp: string | undefined) {}
+  private constructor(readonly file: string, private readonly fh: FileHandle, private readonly local: string, private readonly temp: string | undefined) {}
 
   /** Opens a tar file (gzip-compressed, or `-` for stdin, spooled to a temporary file first). */
   static async open(file: string): Promise<TarFile> {
@@ -105,7 +105,7 @@ export class TarFile {
         target = unzipped;
       }
       const fh = await fs.open(target, 'r');
-      const t = new TarFile(file, fh, temp);
+      const t = new TarFile(file, fh, target, temp);
       try {
         await t.scan();
       } catch (e) {
@@ -205,7 +205,8 @@ export class TarFile {
   /** Streams a member's bytes. */
   stream(m: TarMember): Readable {
     if (m.size === 0) return Readable.from([]);
-    return createReadStream('', { fd: this.fh, start: m.offset, end: m.offset + m.size - 1, autoClose: false, highWaterMark: 1024 * 1024 });
+    // A descriptor of its own: destroying a stream closes the descriptor it reads.
+    return createReadStream(this.local, { start: m.offset, end: m.offset + m.size - 1, highWaterMark: 1024 * 1024 });
   }
 
   async close(): Promise<void> {
