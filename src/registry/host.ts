@@ -278,15 +278,18 @@ export class RegistryHost {
     const ep = await this.resolve('pull');
     const u = new URL(r.url);
     const sameHost = u.host === new URL(ep.origin).host;
-    if (u.protocol === 'http:' && r.headers.authorization && !(this.opts.insecure || (sameHost && ep.credentialsAllowed))) {
-      throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to the token service ${u.origin}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
+    // --insecure-registry covers the named registry only, not a token service on another host.
+    if (u.protocol === 'http:' && r.headers.authorization && !(sameHost && (this.opts.insecure || ep.credentialsAllowed))) {
+      throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to the token service ${u.origin}`, {
+        hint: sameHost ? `pass --insecure-registry to allow it for ${this.host}` : `it is not ${this.host} itself, which --insecure-registry covers; serve the token service over HTTPS`,
+      });
     }
     let disp: Dispatcher;
     if (sameHost) disp = ep.dispatcher;
     else {
       const s = await loadHostSettings(u.host, this.opts.hostsDirs);
       const e = s.endpoints[0];
-      disp = this.opts.pool.get({ ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: this.opts.insecure || e?.skipVerify === true });
+      disp = this.opts.pool.get({ ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true });
     }
     let attempt = 0;
     for (;;) {
