@@ -68,13 +68,17 @@ export interface ImageDestination {
 
 /**
  * A pass-through that hashes and counts a blob's bytes. It holds back the
- * latest chunk, so when the size or digest is wrong the stream fails before
- * its last byte is passed on and a streamed upload can never complete.
+ * latest batch of bytes, so when the size or digest is wrong the stream fails
+ * before its last byte is passed on and a streamed upload can never complete.
  */
 export class VerifyingStream extends Transform {
   private readonly hash = createHash('sha256');
   private seen = 0;
+  /** The batch passed on last: released only when more bytes follow, or after verification. */
   private held: Buffer | undefined;
+  /** Small chunks gathered into ~1 MiB batches (fewer, larger writes downstream). */
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
 
   constructor(private readonly desc: Descriptor, private readonly where: string) {
     super({ highWaterMark: 1024 * 1024 });
@@ -87,8 +91,16 @@ export class VerifyingStream extends Transform {
       return;
     }
     this.hash.update(chunk);
+    this.pending.push(chunk);
+    this.pendingLen += chunk.length;
+    if (this.pendingLen < BATCH) {
+      cb();
+      return;
+    }
     const prev = this.held;
-    this.held = chunk;
+    this.held = this.pending.length === 1 ? (this.pending[0] as Buffer) : Buffer.concat(this.pending, this.pendingLen);
+    this.pending = [];
+    this.pendingLen = 0;
     cb(null, prev);
   }
 
@@ -103,10 +115,14 @@ export class VerifyingStream extends Transform {
       return;
     }
     if (this.held) this.push(this.held);
+    if (this.pendingLen) this.push(Buffer.concat(this.pending, this.pendingLen));
     this.held = undefined;
+    this.pending = [];
     cb();
   }
 }
+
+const BATCH = 1024 * 1024;
 
 /** `source` piped through a {@link VerifyingStream}; errors of either end surface on the result. */
 export function verified(source: Readable, desc: Descriptor, where: string): Readable {

@@ -42,12 +42,17 @@ function num(b: Buffer, start: number, len: number): number {
   }
   const s = cstr(b, start, len).trim();
   if (!s) return 0;
-  if (!/^[0-7]+$/.test(s)) throw new OcictlError('MANIFEST_INVALID', `tar header has a bad number "${s.slice(0, 20)}"`);
+  if (!/^[0-7]+$/.test(s)) throw new OcictlError('MANIFEST_INVALID', 'tar header has a field that is not an octal number');
   return parseInt(s, 8);
 }
 
 function checksumOk(h: Buffer): boolean {
-  const want = num(h, 148, 8);
+  let want: number;
+  try {
+    want = num(h, 148, 8);
+  } catch {
+    return false;
+  }
   let sum = 0;
   for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 32 : (h[i] as number);
   return sum === want;
