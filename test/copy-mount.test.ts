@@ -2,7 +2,7 @@
 // the registry's access log and in the Harbor front's request log), and fall back to a normal upload when
 // the registry answers 202 (no mount) or 401 (Harbor: the source project is not readable).
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
@@ -12,7 +12,7 @@ import { tmpDir } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import { RegistryDestination } from '../src/image/registry-endpoint.js';
 import { RegistryClient, StaticCredentials, parseReference } from '../src/index.js';
-import { accessLog, type OcictlEnv, ocictlOk, sha256, skopeoRaw, trustIn } from './copy-support.js';
+import { accessLog, type OcictlEnv, ocictlOk, repoRoot, run, sha256, skopeoRaw, trustIn } from './copy-support.js';
 
 let work: string;
 let reg: RunningRegistry;
@@ -108,4 +108,31 @@ test('Harbor: with pull access on the source project, blobs are mounted', async 
   const out = JSON.parse(r.stdout) as { images: { blobs: { mounted: number; copied: number } }[] };
   assert.equal(out.images[0]!.blobs.mounted, blobCount());
   assert.equal(harbor.requests.filter((q) => q.method === 'PUT' && q.path.startsWith('/v2/library/app/blobs/uploads/')).length, 0);
+});
+
+test('the promotion script in docs/promotion.md promotes with the digest kept and reports failures', async () => {
+  const doc = await readFile(path.join(repoRoot, 'docs', 'promotion.md'), 'utf8');
+  const m = /```js\n(\/\/ promote\.mjs[\s\S]*?)```/.exec(doc);
+  assert.ok(m, 'docs/promotion.md has no promote.mjs block');
+  const script = path.join(work, 'promote.mjs');
+  await writeFile(script, m[1]!.replace("from 'ocictl'", `from '${path.join(repoRoot, 'dist', 'src', 'index.js')}'`));
+  harbor.projects.set('prod', { public: false });
+  await mkdir(path.join(work, 'promote-docker'), { recursive: true });
+  const env2: NodeJS.ProcessEnv = {
+    ...process.env,
+    DOCKER_CONFIG: path.join(work, 'promote-docker'),
+    BUILD_REGISTRY: reg.host,
+    HARBOR: harbor.host,
+    HARBOR_PROJECT: 'prod',
+    HARBOR_USER: 'admin',
+    HARBOR_PASSWORD: harbor.users.admin,
+    HARBOR_HOSTS_DIR: hosts,
+  };
+  delete env2.NODE_EXTRA_CA_CERTS;
+  const r = await run(process.execPath, [script, 'lidabai/src:1', 'lidabai/missing:1'], { env: env2, timeoutMs: 60_000 });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, new RegExp(`^${harbor.host}/prod/src:1@${img.manifestDigest} \\(${blobCount()} blobs`, 'm'));
+  assert.match(r.stderr, new RegExp(`${reg.host}/lidabai/missing:1: \\[NOT_FOUND\\]`));
+  const raw = await skopeoRaw(`${harbor.host}/prod/src:1`, ['--cert-dir', harbor.pki.certDir, '--creds', `admin:${harbor.users.admin}`]);
+  assert.equal(sha256(raw), img.manifestDigest);
 });
