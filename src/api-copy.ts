@@ -156,6 +156,9 @@ export interface SaveOptions extends StoreOptions, PlatformChoice {
 /** Writes images of the store into one archive file (or a stream, e.g. stdout). */
 export async function saveImages(names: string[], output: string | Writable, o: SaveOptions = {}): Promise<{ output: string; images: CopiedImage[] }> {
   if (names.length === 0) throw new OcictlError('INVALID_ARGUMENT', 'name at least one image to save');
+  if ((o.format ?? 'docker') === 'docker' && (o.allPlatforms || (o.platforms?.length ?? 0) > 1)) {
+    throw new OcictlError('INVALID_ARGUMENT', 'a Docker archive holds one platform per image', { hint: 'pass --format oci to save several platforms' });
+  }
   const store = await openStore(o);
   const dest = new ArchiveDestination(output, o.format ?? 'docker');
   const images: CopiedImage[] = [];
