@@ -49,6 +49,8 @@ export interface BenchOptions {
 export interface Sample {
   seconds: number;
   rssMB: number;
+  /** user + system CPU seconds of the process (and its children); with /usr/bin/time only */
+  cpuSeconds?: number;
 }
 
 export interface ToolStats {
@@ -59,6 +61,8 @@ export interface ToolStats {
   mbps: number;
   medianRssMB: number;
   maxRssMB: number;
+  /** median user + system CPU seconds, when measured */
+  medianCpuSeconds?: number;
 }
 
 export interface OpResult {
@@ -104,6 +108,7 @@ function stats(runs: Sample[], bytes: number): ToolStats {
     mbps: bytes / med / 1e6,
     medianRssMB: median(runs.map((r) => r.rssMB)),
     maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
+    ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)) } : {}),
   };
 }
 
@@ -136,7 +141,7 @@ let rssSeq = 0;
 /** Runs one command to completion; wall seconds and peak RSS (MB, 10^6... in MiB). Throws on failure. */
 async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Sample & { stdout: string }> {
   const rssFile = path.join(scratch, `rss-${process.pid}-${rssSeq++}`);
-  const argv = useTime ? [TIME, '-f', '%M', '-o', rssFile, cmd, ...args] : [cmd, ...args];
+  const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
   const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const hwm = { kb: 0 };
@@ -157,11 +162,14 @@ async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, scra
   stop();
   if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}\n${err}`);
   let kb = hwm.kb;
+  let cpuSeconds: number | undefined;
   if (useTime) {
-    kb = Number((await fs.readFile(rssFile, 'utf8')).trim().split('\n').pop());
+    const [rss, user, sys] = ((await fs.readFile(rssFile, 'utf8')).trim().split('\n').pop() ?? '').split(' ').map(Number);
+    kb = rss ?? 0;
+    cpuSeconds = (user ?? 0) + (sys ?? 0);
     await fs.rm(rssFile, { force: true });
   }
-  return { seconds, rssMB: kb / 1024, stdout: out };
+  return { seconds, rssMB: kb / 1024, ...(cpuSeconds !== undefined ? { cpuSeconds } : {}), stdout: out };
 }
 
 async function rmrf(p: string): Promise<void> {
@@ -237,8 +245,8 @@ async function rounds(opts: BenchOptions, op: string, bytes: number, contenders:
       const [cmd, args] = c.command();
       const s = await measure(cmd, args, c.env ?? process.env, scratch);
       await c.after?.(s.stdout);
-      samples.get(c.tool)?.push({ seconds: s.seconds, rssMB: s.rssMB });
-      log(opts, `  ${op} run ${i + 1}/${opts.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.rssMB.toFixed(0)} MiB`);
+      samples.get(c.tool)?.push({ seconds: s.seconds, rssMB: s.rssMB, ...(s.cpuSeconds !== undefined ? { cpuSeconds: s.cpuSeconds } : {}) });
+      log(opts, `  ${op} run ${i + 1}/${opts.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.cpuSeconds?.toFixed(2) ?? '?'} s CPU, ${s.rssMB.toFixed(0)} MiB`);
     }
   }
   const tools: Record<string, ToolStats> = {};
@@ -564,11 +572,11 @@ export function formatReport(r: BenchReport): string {
       lines.push(`  note: ${op.note}`);
       continue;
     }
-    lines.push('  tool          median s   min s   s/GiB   MB/s (median)   RSS MiB (median / max)');
+    lines.push('  tool          median s   min s   s/GiB   MB/s (median)   RSS MiB (median / max)   CPU s (median)');
     for (const [t, s] of Object.entries(op.tools)) {
       lines.push(
         `  ${pad(t, 12)}${pad(s.medianSeconds.toFixed(3), 10, true)}${pad(s.minSeconds.toFixed(3), 8, true)}${pad((s.medianSeconds / gib).toFixed(2), 8, true)}` +
-          `${pad(s.mbps.toFixed(0), 16, true)}${pad(`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`, 25, true)}`,
+          `${pad(s.mbps.toFixed(0), 16, true)}${pad(`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`, 25, true)}${pad(s.medianCpuSeconds?.toFixed(2) ?? '-', 17, true)}`,
       );
     }
     if (op.ratioMedian !== undefined) lines.push(`  skopeo/ocictl: ${op.ratioMedian.toFixed(2)}× (median), ${op.ratioMin?.toFixed(2)}× (min)`);
@@ -595,6 +603,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount'];
+  const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
+  const unknown = ops.filter((o) => !known.includes(o));
+  if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);
   const runs = Number(values.runs);
   const layers = Number(values.layers);
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a positive integer');
@@ -603,7 +615,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     sizeBytes: parseSize(values.size as string),
     layers,
     runs,
-    ops: (values.ops as string).split(',').map((s) => s.trim()).filter(Boolean),
+    ops,
     json: values.json ?? path.join(ROOT, 'dist', 'bench', `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`),
     ...(values.concurrency ? { concurrency: Number(values.concurrency) } : {}),
     ...(values['compare-bin'] ? { compareBin: path.resolve(values['compare-bin']) } : {}),
