@@ -86,7 +86,16 @@ export class Reference implements ReferenceParts {
 }
 
 function invalid(input: string, why: string): OcictlError {
-  return new OcictlError('INVALID_REFERENCE', `invalid reference "${input}": ${why}`);
+  return new OcictlError('INVALID_REFERENCE', `invalid reference ${shown(input)}: ${printable(why).slice(0, 400)}`);
+}
+
+/** Untrusted text in a one-line message: control characters escaped, long input cut. */
+function printable(s: string): string {
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+function shown(input: string): string {
+  return `"${printable(input.length > 200 ? `${input.slice(0, 200)}…` : input)}"`;
 }
 
 export function validateDigest(input: string, digest: string): void {
