@@ -66,7 +66,8 @@ function parseOne(s: string): Challenge[] {
         while (i < n && s[i] !== ',' && s[i] !== ' ' && s[i] !== '\t') i++;
         value = s.slice(vs, i);
       }
-      current.params[t.toLowerCase()] = value;
+      // An own property even for "__proto__" (plain assignment would set the object's prototype instead).
+      Object.defineProperty(current.params, t.toLowerCase(), { value, enumerable: true, writable: true, configurable: true });
       continue;
     }
     // A new challenge: scheme [token68 | params]
