@@ -355,6 +355,34 @@ export class LocalStore implements ImageStore {
 }
 
 /**
+ * Bytes of received chunks gathered into one writev: ~4 network reads per
+ * system call instead of one, without copying (1 MiB copies into a staging
+ * buffer measured slower here: the kernel's page-cache copy doubled).
+ */
+const WRITEV_BYTES = 256 * 1024;
+
+/** Writes all of `bufs` at `pos` (a short write continues where it stopped). */
+async function writevAll(fh: FileHandle, bufs: Buffer[], pos: number): Promise<void> {
+  let rest = bufs;
+  let at = pos;
+  while (rest.length) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    if (bytesWritten <= 0) throw new OcictlError('STORE', `short write at offset ${at}`, { hint: 'check free disk space' });
+    at += bytesWritten;
+    let n = bytesWritten;
+    const left: Buffer[] = [];
+    for (const b of rest) {
+      if (n >= b.length) n -= b.length;
+      else {
+        left.push(n > 0 ? b.subarray(n) : b);
+        n = 0;
+      }
+    }
+    rest = left;
+  }
+}
+
+/**
  * Writes a blob to a temporary file, hashing as it goes; writes are issued
  * without waiting for each other (bounded), so hashing overlaps disk I/O.
  */
@@ -363,6 +391,9 @@ class FileIngest implements IngestWriter {
   private written = 0;
   private inflight: Promise<unknown>[] = [];
   private inflightBytes = 0;
+  /** Received chunks not yet handed to the disk, written together with one writev. */
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
   private failed: unknown;
   private done = false;
 
@@ -378,18 +409,10 @@ class FileIngest implements IngestWriter {
       throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the registry served wrong content' });
     }
     this.hash.update(chunk);
-    const pos = this.written;
     this.written += chunk.length;
-    this.inflightBytes += chunk.length;
-    const p = this.fh.write(chunk, 0, chunk.length, pos).then(
-      () => {
-        this.inflightBytes -= chunk.length;
-      },
-      (e: unknown) => {
-        this.failed = e;
-      },
-    );
-    this.inflight.push(p);
+    this.batch.push(chunk);
+    this.batchBytes += chunk.length;
+    if (this.batchBytes >= WRITEV_BYTES) this.flush();
     if (this.inflightBytes > 8 * 1024 * 1024 || this.inflight.length > 32) {
       await this.inflight.shift();
       while (this.inflightBytes > 4 * 1024 * 1024 && this.inflight.length) await this.inflight.shift();
@@ -397,7 +420,29 @@ class FileIngest implements IngestWriter {
     if (this.failed) throw this.failed;
   }
 
+  /** Starts writing the batched chunks at their file offset (in the thread pool). */
+  private flush(): void {
+    if (this.batchBytes === 0) return;
+    const bufs = this.batch;
+    const bytes = this.batchBytes;
+    const pos = this.written - bytes;
+    this.batch = [];
+    this.batchBytes = 0;
+    this.inflightBytes += bytes;
+    this.inflight.push(
+      writevAll(this.fh, bufs, pos).then(
+        () => {
+          this.inflightBytes -= bytes;
+        },
+        (e: unknown) => {
+          this.failed = e;
+        },
+      ),
+    );
+  }
+
   async commit(): Promise<void> {
+    this.flush();
     await Promise.all(this.inflight);
     this.inflight = [];
     if (this.failed) throw this.failed;
