@@ -2,7 +2,7 @@
 # Installs the Debian packages that ocictl's tests, demo and benchmark start
 # (the real registry engine, skopeo, containerd, ...), when they are missing.
 set -euo pipefail
-PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd)
+PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd python3 curl openssl)
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
@@ -12,6 +12,9 @@ command -v runc >/dev/null || need+=(runc)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v python3 >/dev/null || need+=(python3)
+command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then
   echo "ocictl: installing Debian packages: ${need[*]}" >&2
