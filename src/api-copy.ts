@@ -12,7 +12,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ChainCredentials } from './auth/credentials.js';
-import { type ClientOptions, type CommonOptions, type StoreOptions, createClient, openStore } from './api.js';
+import { type ClientOptions, type CommonOptions, type StoreOptions, createClient, openStore, withClient } from './api.js';
 import { OcictlError } from './errors.js';
 import type { ProgressListener } from './image/events.js';
 import { tagImage } from './image/local.js';
@@ -26,15 +26,6 @@ import { type RemoteImageInspect, type RemotePlatformImage, deleteRemoteImage, i
 import type { PlatformChoice } from './image/select.js';
 import { StoreDestination, StoreSource } from './image/store-endpoint.js';
 import { type ImageLocation, type LocationContext, formatLocation, openDestination, openSource, parseLocation } from './image/transports.js';
-
-async function withClient<T>(o: ClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
-  const c = createClient(o);
-  try {
-    return await fn(c);
-  } finally {
-    if (!o.client) await c.close();
-  }
-}
 
 
 export interface CopyOptions extends CommonOptions, PlatformChoice {

@@ -51,7 +51,8 @@ export function createClient(o: ClientOptions = {}): RegistryClient {
   return new RegistryClient(opts);
 }
 
-async function withClient<T>(o: ClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
+/** Runs `fn` with the given client, or a new one that is closed afterwards. */
+export async function withClient<T>(o: ClientOptions, fn: (c: RegistryClient) => Promise<T>): Promise<T> {
   const c = createClient(o);
   try {
     return await fn(c);

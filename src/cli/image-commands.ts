@@ -12,72 +12,81 @@ export function collect(value: string, previous: string[] | undefined): string[]
 
 type Action = (this: Command, ...args: unknown[]) => Promise<void>;
 
-function addPull(parent: Command, name: string): void {
+interface TransferFlags {
+  platform?: string[];
+  allPlatforms?: boolean;
+  quiet?: boolean;
+  maxConcurrent: string;
+}
+
+/** pull and push share their options, progress and error handling; `run` does the transfer and returns what to print. */
+function addTransfer(
+  parent: Command,
+  name: string,
+  spec: { verb: 'pull' | 'push'; description: string; argument: string; platform: string; allPlatforms: string; quiet: string; concurrent: string },
+  run: (ref: import('../reference/reference.js').Reference, options: import('../api.js').CommonOptions & import('../image/pull.js').PullOptions, quiet: boolean) => Promise<string>,
+): void {
   parent
     .command(name)
-    .description('pull an image from a registry into the local store')
-    .argument('<image>', 'image reference, e.g. 127.0.0.1:5000/lidabai/nginx:1.23.1')
-    .option('--platform <platform>', 'platform to pull (os/arch[/variant]), repeatable; default: this host\'s', collect)
-    .option('--all-platforms', 'pull every platform of a multi-platform image')
-    .option('-q, --quiet', 'print only the image name')
-    .option('--max-concurrent <n>', 'blobs downloaded at once', '4')
+    .description(spec.description)
+    .argument('<image>', spec.argument)
+    .option('--platform <platform>', spec.platform, collect)
+    .option('--all-platforms', spec.allPlatforms)
+    .option('-q, --quiet', spec.quiet)
+    .option('--max-concurrent <n>', spec.concurrent, '4')
     .action(async function (this: Command, image: string) {
-      const o = this.opts<{ platform?: string[]; allPlatforms?: boolean; quiet?: boolean; maxConcurrent: string }>();
+      const o = this.opts<TransferFlags>();
       const { parseReference } = await import('../reference/reference.js');
-      const { pullImage } = await import('../api.js');
       const { makeProgress } = await import('./progress.js');
       const ref = parseReference(image);
-      const progress = makeProgress({ quiet: o.quiet === true, verb: 'pull' });
-      if (!o.quiet) process.stderr.write(`${ref.toString()}: resolving\n`);
+      const progress = makeProgress({ quiet: o.quiet === true, verb: spec.verb });
+      if (!o.quiet) process.stderr.write(`${ref.toString()}: ${spec.verb === 'pull' ? 'resolving' : 'pushing'}\n`);
       try {
-        const r = await pullImage(ref, {
+        const out = await run(ref, {
           ...commonOptions(this, [ref.registry]),
           ...(o.platform ? { platforms: o.platform } : {}),
           allPlatforms: o.allPlatforms === true,
           concurrency: Math.max(1, intOption(o.maxConcurrent, '--max-concurrent')),
           onProgress: progress.listener,
-        });
+        }, o.quiet === true);
         progress.done();
-        if (o.quiet) process.stdout.write(`${r.name}\n`);
-        else process.stdout.write(`Digest: ${r.digest}\nPulled ${r.name}\n`);
+        process.stdout.write(out);
       } finally {
         progress.done();
       }
     } as Action);
 }
 
+function addPull(parent: Command, name: string): void {
+  addTransfer(parent, name, {
+    verb: 'pull',
+    description: 'pull an image from a registry into the local store',
+    argument: 'image reference, e.g. 127.0.0.1:5000/lidabai/nginx:1.23.1',
+    platform: 'platform to pull (os/arch[/variant]), repeatable; default: this host\'s',
+    allPlatforms: 'pull every platform of a multi-platform image',
+    quiet: 'print only the image name',
+    concurrent: 'blobs downloaded at once',
+  }, async (ref, options, quiet) => {
+    const { pullImage } = await import('../api.js');
+    const r = await pullImage(ref, options);
+    return quiet ? `${r.name}\n` : `Digest: ${r.digest}\nPulled ${r.name}\n`;
+  });
+}
+
 function addPush(parent: Command, name: string): void {
-  parent
-    .command(name)
-    .description('push an image from the local store to a registry')
-    .argument('<image>', 'image reference in the store, pushed to its registry')
-    .option('--platform <platform>', 'push only this platform of a multi-platform image (the digest changes)', collect)
-    .option('--all-platforms', 'push every platform (the index digest is kept)')
-    .option('-q, --quiet', 'print only the digest')
-    .option('--max-concurrent <n>', 'blobs uploaded at once', '4')
-    .action(async function (this: Command, image: string) {
-      const o = this.opts<{ platform?: string[]; allPlatforms?: boolean; quiet?: boolean; maxConcurrent: string }>();
-      const { parseReference } = await import('../reference/reference.js');
-      const { pushImage } = await import('../api.js');
-      const { makeProgress } = await import('./progress.js');
-      const ref = parseReference(image);
-      const progress = makeProgress({ quiet: o.quiet === true, verb: 'push' });
-      if (!o.quiet) process.stderr.write(`${ref.toString()}: pushing\n`);
-      try {
-        const r = await pushImage(ref, {
-          ...commonOptions(this, [ref.registry]),
-          ...(o.platform ? { platforms: o.platform } : {}),
-          allPlatforms: o.allPlatforms === true,
-          concurrency: Math.max(1, intOption(o.maxConcurrent, '--max-concurrent')),
-          onProgress: progress.listener,
-        });
-        progress.done();
-        if (o.quiet) process.stdout.write(`${r.digest}\n`);
-        else process.stdout.write(`${ref.tag ?? ref.digest ?? 'latest'}: digest: ${r.digest} size: ${r.size}\n`);
-      } finally {
-        progress.done();
-      }
-    } as Action);
+  addTransfer(parent, name, {
+    verb: 'push',
+    description: 'push an image from the local store to a registry',
+    argument: 'image reference in the store, pushed to its registry',
+    platform: 'push only this platform of a multi-platform image (the digest changes)',
+    allPlatforms: 'push every platform (the index digest is kept)',
+    quiet: 'print only the digest',
+    concurrent: 'blobs uploaded at once',
+  }, async (ref, options, quiet) => {
+    const { pushImage } = await import('../api.js');
+    const r = await pushImage(ref, options);
+    return quiet ? `${r.digest}\n` : `${ref.tag ?? ref.digest ?? 'latest'}: digest: ${r.digest} size: ${r.size}\n`;
+  });
 }
 
 function addTag(parent: Command, name: string): void {
