@@ -18,11 +18,12 @@ export async function promptLine(question: string): Promise<string> {
 
 export async function promptSecret(question: string): Promise<string> {
   const stdin = process.stdin;
-  process.stderr.write(question);
   return new Promise<string>((resolve, reject) => {
     let value = '';
     const wasRaw = stdin.isRaw;
+    // Echo goes off before the prompt shows: what is typed ahead of it must not appear either.
     stdin.setRawMode?.(true);
+    process.stderr.write(question);
     stdin.resume();
     stdin.setEncoding('utf8');
     const onData = (s: string): void => {
