@@ -12,6 +12,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
 import { isRetryableNetworkError, networkError } from '../transport/errors.js';
+import { FastBody } from '../transport/fast-get.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -154,18 +155,34 @@ async function fetchBlob(
   try {
     for (;;) {
       try {
-        const { body, offset } = await client.openBlob(ref, desc, writer.offset);
+        const { body, offset } = await client.openBlob(ref, desc, writer.offset, { fast: true });
         if (offset !== writer.offset) {
+          body.destroy();
           throw new OcictlError('INTERNAL', 'range not honoured');
         }
         let lastEmit = 0;
-        for await (const chunk of body) {
-          await writer.write(chunk);
-          stats.downloaded += chunk.length;
-          if (writer.offset <= maxOffsetSeen) stats.refetched += chunk.length;
+        const counted = (n: number): void => {
+          stats.downloaded += n;
+          if (writer.offset <= maxOffsetSeen) stats.refetched += n;
           if (writer.offset - lastEmit >= 1 << 20 || writer.offset === desc.size) {
             lastEmit = writer.offset;
             emit({ type: 'blob-progress', digest: desc.digest, bytes: writer.offset, size: desc.size });
+          }
+        };
+        if (body instanceof FastBody) {
+          // Borrowed bytes from the socket's read buffer, copied by the writer into reused slabs.
+          await body.pump({
+            take: (chunk) => {
+              const more = writer.take(chunk);
+              counted(chunk.length);
+              return more;
+            },
+            ready: () => writer.ready(),
+          });
+        } else {
+          for await (const chunk of body) {
+            await writer.write(chunk);
+            counted(chunk.length);
           }
         }
         await writer.commit();

@@ -33,6 +33,11 @@ export interface RegistryClientOptions {
   userAgent?: string;
   /** Connections per origin (default 8). */
   connections?: number;
+  /**
+   * Download blobs for pull with the minimal HTTP client (transport/fast-get)
+   * instead of undici (default true; the environment variable OCICTL_FAST_GET=0 turns it off).
+   */
+  fastGet?: boolean;
 }
 
 export interface FetchedManifest {
@@ -82,6 +87,7 @@ export class RegistryClient {
         ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
         ...(this.options.userAgent ? { userAgent: this.options.userAgent } : {}),
         ...(this.options.debug ? { debug: this.options.debug } : {}),
+        fastGet: this.options.fastGet ?? process.env.OCICTL_FAST_GET !== '0',
       });
       this.hosts.set(registry, h);
     }
@@ -248,13 +254,18 @@ export class RegistryClient {
   }
 
   /** Opens a blob for reading from `offset` (Range). The caller verifies the bytes. */
-  async openBlob(ref: Reference, desc: Descriptor, offset = 0): Promise<{ body: ResponseBody; offset: number }> {
+  /**
+   * Opens a blob for reading from `offset`. With `fast`, the body may be a
+   * {@link FastBody} to be read with `pump()` (see transport/fast-get).
+   */
+  async openBlob(ref: Reference, desc: Descriptor, offset = 0, opts: { fast?: boolean } = {}): Promise<{ body: ResponseBody; offset: number }> {
     const h = this.host(ref.registry);
     const res = await h.request({
       method: 'GET',
       path: `/${ref.repository}/blobs/${desc.digest}`,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: [repositoryScope(ref.repository, ['pull'])],
+      ...(opts.fast ? { fast: true } : {}),
     });
     if (res.status === 206 && offset > 0) return { body: res.body, offset };
     if (res.status === 200) return { body: res.body, offset: 0 };

@@ -10,6 +10,7 @@ import type { CredentialSource } from '../auth/credentials.js';
 import type { TokenHttp } from '../auth/token.js';
 import { OcictlError } from '../errors.js';
 import type { DispatcherPool, TlsSettings } from '../transport/dispatchers.js';
+import { fastGet } from '../transport/fast-get.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
@@ -35,6 +36,8 @@ export interface HostRequest {
   highWaterMark?: number;
   /** Abort signal. */
   signal?: AbortSignal;
+  /** A blob GET whose body goes to a BorrowedSink: may use the minimal HTTP client (fast-get). */
+  fast?: boolean;
 }
 
 export interface HostResponse {
@@ -58,6 +61,8 @@ export interface HostOptions {
   timeoutMs?: number;
   userAgent?: string;
   debug?: (line: string) => void;
+  /** Use the minimal HTTP client for blob GETs that ask for it (default true). */
+  fastGet?: boolean;
 }
 
 interface ResolvedEndpoint {
@@ -185,7 +190,7 @@ export class RegistryHost {
       }
       let res: HostResponse;
       try {
-        res = await this.send(req.method, url, headers, req.body, ep.dispatcher, req);
+        res = await this.send(req.method, url, headers, req.body, ep, req);
       } catch (e) {
         if (ep.canFallback && fallbacks === 0 && (isNotTls(e) || (this.opts.insecure && isConnectionRefused(e)))) {
           fallbacks++;
@@ -237,22 +242,18 @@ export class RegistryHost {
     return target.toString();
   }
 
-  private async send(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, dispatcher: Dispatcher, req: HostRequest): Promise<HostResponse> {
+  private async send(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, ep: ResolvedEndpoint, req: HostRequest): Promise<HostResponse> {
     let current = url;
     let hdrs = headers;
-    let disp = dispatcher;
+    let disp = ep.dispatcher;
+    let tls = ep.tls;
+    const fast = req.fast === true && method === 'GET' && body === undefined && this.opts.fastGet !== false;
     for (let hop = 0; hop < 6; hop++) {
       const t0 = Date.now();
-      const b = typeof body === 'function' ? await body() : body;
       this.debug(`> ${method} ${redactUrl(current)}`);
-      const r = await request(current, {
-        method: method as Dispatcher.HttpMethod,
-        headers: hdrs,
-        ...(b !== undefined ? { body: b } : {}),
-        dispatcher: disp,
-        highWaterMark: req.highWaterMark ?? 1024 * 1024,
-        ...(req.signal ? { signal: req.signal } : {}),
-      });
+      const r = fast
+        ? await fastGet({ url: current, headers: hdrs, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(req.signal ? { signal: req.signal } : {}) }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
+        : await this.undiciRequest(method, current, hdrs, body, disp, req);
       this.debug(`< ${r.statusCode} ${method} ${redactUrl(current)} (${Date.now() - t0} ms)`);
       const loc = r.headers.location;
       if ([301, 302, 303, 307, 308].includes(r.statusCode) && typeof loc === 'string' && (method === 'GET' || method === 'HEAD')) {
@@ -263,7 +264,10 @@ export class RegistryHost {
         if (next.origin !== prev.origin) {
           // Never carry credentials to another origin (e.g. blob storage).
           hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== 'authorization'));
-          if (next.host !== prev.host) disp = this.opts.pool.get({});
+          if (next.host !== prev.host) {
+            disp = this.opts.pool.get({});
+            tls = {};
+          }
         }
         current = next.toString();
         continue;
@@ -271,6 +275,18 @@ export class RegistryHost {
       return { status: r.statusCode, headers: r.headers, body: r.body, url: current };
     }
     throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected too many times`);
+  }
+
+  private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, disp: Dispatcher, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+    const b = typeof body === 'function' ? await body() : body;
+    return request(url, {
+      method: method as Dispatcher.HttpMethod,
+      headers,
+      ...(b !== undefined ? { body: b } : {}),
+      dispatcher: disp,
+      highWaterMark: req.highWaterMark ?? 1024 * 1024,
+      ...(req.signal ? { signal: req.signal } : {}),
+    });
   }
 
   /** HTTP for the token service: same TLS settings when it is the registry's own origin. */

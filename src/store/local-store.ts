@@ -9,7 +9,7 @@
  * files left by a killed process are cleaned on the next run.
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { createReadStream, promises as fs } from 'node:fs';
+import { constants as fsConstants, createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -19,6 +19,7 @@ import { MediaType, isIndexType, isManifestType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { pidAlive, withLock } from '../util/lock.js';
+import { DIRECT_ALIGN, SLAB_BYTES, acquireSlab, releaseSlab } from './slabs.js';
 import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
 
 export const NAME_ANNOTATION = 'io.containerd.image.name';
@@ -382,20 +383,59 @@ async function writevAll(fh: FileHandle, bufs: Buffer[], pos: number): Promise<v
   }
 }
 
+/** Slabs one blob may have filled or being written before take() asks to wait. */
+const SLABS_PER_BLOB = 3;
+
+/** Set when an O_DIRECT write was refused: the rest of this process writes buffered. */
+let directRefused = false;
+
+/**
+ * Opens `file` for O_DIRECT writes; undefined where the file system refuses
+ * (tmpfs, some overlays) or OCICTL_DIRECT_IO=0 says not to.
+ */
+async function openDirect(file: string): Promise<FileHandle | undefined> {
+  const flag = fsConstants.O_DIRECT;
+  if (!flag || process.env.OCICTL_DIRECT_IO === '0') return undefined;
+  try {
+    return await fs.open(file, fsConstants.O_WRONLY | flag);
+  } catch {
+    return undefined;
+  }
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, length: number, pos: number): Promise<void> {
+  let done = 0;
+  while (done < length) {
+    const { bytesWritten } = await fh.write(buf, done, length - done, pos + done);
+    if (bytesWritten <= 0) throw new OcictlError('STORE', `short write at offset ${pos + done}`, { hint: 'check free disk space' });
+    done += bytesWritten;
+  }
+}
+
 /**
  * Writes a blob to a temporary file, hashing as it goes; writes are issued
  * without waiting for each other (bounded), so hashing overlaps disk I/O.
+ * Two ways in: `write()` hands over chunks it owns (batched into writev),
+ * `take()` copies borrowed bytes into reused slabs (see slabs.ts), written
+ * with O_DIRECT where the file system allows it.
  */
 class FileIngest implements IngestWriter {
   private hash: Hash = createHash('sha256');
   private written = 0;
-  private inflight: Promise<unknown>[] = [];
+  private pending = new Set<Promise<void>>();
   private inflightBytes = 0;
   /** Received chunks not yet handed to the disk, written together with one writev. */
   private batch: Buffer[] = [];
   private batchBytes = 0;
+  private slab: Buffer | undefined;
+  private slabFill = 0;
+  private slabsOut = 0;
+  private waiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   private failed: unknown;
   private done = false;
+
+  /** The same file opened with O_DIRECT, for whole aligned slabs; undefined where not supported. */
+  private direct: Promise<FileHandle | undefined> | undefined;
 
   constructor(private readonly store: LocalStore, private readonly fh: FileHandle, private readonly tmp: string, private readonly desc: Descriptor, private readonly fsync: boolean) {}
 
@@ -403,21 +443,83 @@ class FileIngest implements IngestWriter {
     return this.written;
   }
 
-  async write(chunk: Buffer): Promise<void> {
+  /** Opens the O_DIRECT handle on first use (blobs of a slab or more only). */
+  private directHandle(): Promise<FileHandle | undefined> {
+    this.direct ??= openDirect(this.tmp);
+    return this.direct;
+  }
+
+  private checkSize(n: number): void {
     if (this.failed) throw this.failed;
-    if (this.written + chunk.length > this.desc.size) {
+    if (this.written + n > this.desc.size) {
       throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the registry served wrong content' });
     }
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    this.checkSize(chunk.length);
+    this.flushSlab();
     this.hash.update(chunk);
     this.written += chunk.length;
     this.batch.push(chunk);
     this.batchBytes += chunk.length;
     if (this.batchBytes >= WRITEV_BYTES) this.flush();
-    if (this.inflightBytes > 8 * 1024 * 1024 || this.inflight.length > 32) {
-      await this.inflight.shift();
-      while (this.inflightBytes > 4 * 1024 * 1024 && this.inflight.length) await this.inflight.shift();
+    if (this.inflightBytes > 8 * 1024 * 1024 || this.pending.size > 32) {
+      while ((this.inflightBytes > 4 * 1024 * 1024 || this.pending.size > 16) && this.pending.size) await Promise.race(this.pending);
     }
     if (this.failed) throw this.failed;
+  }
+
+  take(chunk: Buffer): boolean {
+    this.checkSize(chunk.length);
+    this.flush();
+    this.hash.update(chunk);
+    let off = 0;
+    while (off < chunk.length) {
+      if (!this.slab) {
+        this.slab = acquireSlab();
+        this.slabFill = 0;
+      }
+      const n = Math.min(chunk.length - off, SLAB_BYTES - this.slabFill);
+      chunk.copy(this.slab, this.slabFill, off, off + n);
+      this.slabFill += n;
+      this.written += n;
+      off += n;
+      if (this.slabFill === SLAB_BYTES) this.flushSlab();
+    }
+    return this.slabsOut < SLABS_PER_BLOB;
+  }
+
+  ready(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.slabsOut < SLABS_PER_BLOB) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiter = { resolve, reject };
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    if (!w) return;
+    if (this.failed) w.reject(this.failed);
+    else if (this.slabsOut < SLABS_PER_BLOB) w.resolve();
+    else return;
+    this.waiter = undefined;
+  }
+
+  private track(p: Promise<void>): void {
+    const t: Promise<void> = p.then(
+      () => {
+        this.pending.delete(t);
+        this.wake();
+      },
+      (e: unknown) => {
+        this.pending.delete(t);
+        this.failed ??= e;
+        this.wake();
+      },
+    );
+    this.pending.add(t);
   }
 
   /** Starts writing the batched chunks at their file offset (in the thread pool). */
@@ -429,22 +531,53 @@ class FileIngest implements IngestWriter {
     this.batch = [];
     this.batchBytes = 0;
     this.inflightBytes += bytes;
-    this.inflight.push(
-      writevAll(this.fh, bufs, pos).then(
-        () => {
-          this.inflightBytes -= bytes;
-        },
-        (e: unknown) => {
-          this.failed = e;
-        },
-      ),
-    );
+    this.track(writevAll(this.fh, bufs, pos).finally(() => {
+      this.inflightBytes -= bytes;
+    }));
+  }
+
+  /** Starts writing the current slab; it goes back to the pool when written. */
+  private flushSlab(): void {
+    const buf = this.slab;
+    const n = this.slabFill;
+    if (!buf || n === 0) return;
+    this.slab = undefined;
+    this.slabFill = 0;
+    this.slabsOut++;
+    const pos = this.written - n;
+    const aligned = pos % DIRECT_ALIGN === 0 && n % DIRECT_ALIGN === 0;
+    const write = aligned && !directRefused
+      ? this.directHandle().then((d) =>
+          d
+            ? writeAll(d, buf, n, pos).catch((e: unknown) => {
+                // The file system takes O_DIRECT at open but not these writes: write buffered from now on.
+                if ((e as { code?: string }).code !== 'EINVAL') throw e;
+                directRefused = true;
+                return writeAll(this.fh, buf, n, pos);
+              })
+            : writeAll(this.fh, buf, n, pos),
+        )
+      : writeAll(this.fh, buf, n, pos);
+    this.track(write.finally(() => {
+      this.slabsOut--;
+      releaseSlab(buf);
+    }));
+  }
+
+  private async closeDirect(): Promise<void> {
+    const d = await this.direct;
+    this.direct = undefined;
+    await d?.close();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.size) await Promise.all([...this.pending]);
   }
 
   async commit(): Promise<void> {
     this.flush();
-    await Promise.all(this.inflight);
-    this.inflight = [];
+    this.flushSlab();
+    await this.drain();
     if (this.failed) throw this.failed;
     if (this.written !== this.desc.size) {
       await this.abort();
@@ -456,6 +589,7 @@ class FileIngest implements IngestWriter {
       throw new OcictlError('DIGEST_MISMATCH', `blob ${this.desc.digest} failed verification: its content hashes to ${got}`, { hint: 'the registry or a proxy served wrong content; nothing was stored' });
     }
     if (this.fsync) await this.fh.sync();
+    await this.closeDirect();
     await this.fh.close();
     this.done = true;
     await this.store.commitFile(this.tmp, this.desc.digest);
@@ -464,7 +598,12 @@ class FileIngest implements IngestWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await Promise.allSettled(this.inflight);
+    if (this.slab) {
+      releaseSlab(this.slab);
+      this.slab = undefined;
+    }
+    await this.drain().catch(() => undefined);
+    await this.closeDirect().catch(() => undefined);
     await this.fh.close().catch(() => undefined);
     await fs.rm(this.tmp, { force: true });
   }

@@ -18,7 +18,15 @@ export interface ImageRecord {
 export interface IngestWriter {
   /** Bytes written and hashed so far (the verified offset to resume from). */
   readonly offset: number;
+  /** Writes a chunk the writer may keep. */
   write(chunk: Buffer): Promise<void>;
+  /**
+   * Copies bytes valid only during the call (a socket's read buffer); false
+   * asks the caller to wait for `ready()` before the next call.
+   */
+  take(chunk: Buffer): boolean;
+  /** Resolves when `take()` can be called again; rejects when a write failed. */
+  ready(): Promise<void>;
   /** Verifies size and digest, then moves the blob into place. Throws DIGEST_MISMATCH / SIZE_MISMATCH. */
   commit(): Promise<void>;
   /** Discards what was written. */

@@ -1,0 +1,33 @@
+/**
+ * Reused, page-aligned 1 MiB buffers ("slabs") for blob writes.
+ *
+ * Reuse matters on these VMs, where the first touch of a fresh page costs
+ * ~10–20 µs; alignment lets a slab be written with O_DIRECT, which skips the
+ * page cache (whose growth into fresh pages is the other big cost: see
+ * docs/performance.md). Slabs are carved from WebAssembly memories, whose
+ * backing store is page-aligned, as O_DIRECT needs; Node gives no other way
+ * to an aligned Buffer.
+ */
+
+export const SLAB_BYTES = 1024 * 1024;
+/** Memory is reserved this many slabs at a time. */
+const SLABS_PER_GROW = 4;
+/** Free slabs kept for reuse (beyond that they are dropped). */
+const MAX_FREE = 24;
+
+const free: Buffer[] = [];
+
+export function acquireSlab(): Buffer {
+  const b = free.pop();
+  if (b) return b;
+  const mem = new WebAssembly.Memory({ initial: (SLAB_BYTES * SLABS_PER_GROW) / 65536 });
+  for (let i = 1; i < SLABS_PER_GROW; i++) free.push(Buffer.from(mem.buffer, i * SLAB_BYTES, SLAB_BYTES));
+  return Buffer.from(mem.buffer, 0, SLAB_BYTES);
+}
+
+export function releaseSlab(b: Buffer): void {
+  if (free.length < MAX_FREE) free.push(b);
+}
+
+/** Alignment (offset and length) of a write that may go through O_DIRECT. */
+export const DIRECT_ALIGN = 4096;

@@ -1,0 +1,438 @@
+/**
+ * A minimal HTTP/1.1 GET for blob bodies. The socket reads into one reused
+ * buffer (the `onread` option of net and tls sockets) and the body is handed,
+ * a piece at a time, to a sink that copies what it keeps: no buffer is
+ * allocated per chunk, no stream or async iterator runs per chunk, and bytes
+ * are not copied into an HTTP parser's memory. On this machine that halves
+ * the client CPU of a pull (docs/performance.md).
+ *
+ * It does only what blob downloads need: one request per connection
+ * (`Connection: close`), Content-Length, chunked or close-delimited bodies.
+ * Redirects, authorization and retries stay with the caller (RegistryHost).
+ * Errors carry the codes the rest of the transport knows (ECONNRESET,
+ * UND_ERR_BODY_TIMEOUT, ...), so retries and messages work as for undici.
+ */
+import { isIP } from 'node:net';
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import type { TlsSettings } from './dispatchers.js';
+
+/** Receives body bytes that stay valid only during the call. */
+export interface BorrowedSink {
+  /** Takes (copies) a piece of the body; false asks for no more until `ready()` resolves. */
+  take(chunk: Buffer): boolean;
+  /** Resolves when the sink can take more; rejects when it failed. */
+  ready(): Promise<void>;
+}
+
+export interface FastGetRequest {
+  url: string;
+  headers: Record<string, string>;
+  tls: TlsSettings;
+  /** Inactivity timeout, ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface FastGetResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: FastBody;
+}
+
+const HEAD_LIMIT = 64 * 1024;
+const READ_BUFFER = 256 * 1024;
+
+class CodedError extends Error {
+  constructor(message: string, readonly code: string) {
+    super(message);
+  }
+}
+
+type Framing = { kind: 'length'; remaining: number } | { kind: 'chunked' } | { kind: 'close' };
+
+/**
+ * The body of one response on its own socket. It goes to one consumer:
+ * `pump(sink)`, or the async iterator (`text()` and `dump()` build on them).
+ */
+export class FastBody implements AsyncIterable<Buffer> {
+  private sink: BorrowedSink | undefined;
+  private leftover: Buffer | undefined;
+  private eofSeen = false;
+  private finished = false;
+  private error: unknown;
+  private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private paused = false;
+  private chunkLeft = 0;
+  private chunkState: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
+  private line = '';
+
+  /** @internal */
+  constructor(private readonly socket: net.Socket, private readonly framing: Framing, private readonly timeoutMs: number) {}
+
+  /** @internal Bytes after the headers, from the socket's read buffer (valid during the call only). */
+  onData(buf: Buffer): void {
+    if (this.finished) return;
+    if (!this.sink) {
+      // Nobody reads yet: keep a copy and stop reading.
+      if (buf.length) this.leftover = this.leftover ? Buffer.concat([this.leftover, buf]) : Buffer.from(buf);
+      this.pause();
+      return;
+    }
+    try {
+      if (!this.decode(buf) && !this.finished) this.waitForSink();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** @internal The peer ended the connection. */
+  onEnd(): void {
+    if (this.finished) return;
+    this.eofSeen = true;
+    if (!this.sink) return; // told when pumping starts
+    if (this.framing.kind === 'close') this.finish();
+    else this.fail(new CodedError('the connection closed before the end of the body', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH'));
+  }
+
+  /** @internal */
+  onError(e: unknown): void {
+    this.fail(e);
+  }
+
+  /** Delivers the whole body to `sink`; resolves when all of it has been taken. */
+  pump(sink: BorrowedSink): Promise<void> {
+    if (this.sink) return Promise.reject(new Error('the body is already being read'));
+    this.sink = sink;
+    return new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+      if (this.error !== undefined) {
+        reject(this.error);
+        return;
+      }
+      if (this.finished) {
+        resolve();
+        return;
+      }
+      if (this.framing.kind === 'length' && this.framing.remaining === 0) {
+        this.finish();
+        return;
+      }
+      const first = this.leftover;
+      this.leftover = undefined;
+      if (first) this.onData(first);
+      if (this.finished) return;
+      if (this.eofSeen) this.onEnd();
+      else if (!this.waiting) this.resume();
+    });
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    const queue: Buffer[] = [];
+    let wake: (() => void) | undefined;
+    let space: (() => void) | undefined;
+    let done = false;
+    let err: unknown;
+    const wakeUp = (): void => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    this.pump({
+      take: (c) => {
+        queue.push(Buffer.from(c));
+        wakeUp();
+        return queue.length < 16;
+      },
+      ready: () => (queue.length < 16 ? Promise.resolve() : new Promise<void>((r) => (space = r))),
+    }).then(
+      () => {
+        done = true;
+        wakeUp();
+      },
+      (e: unknown) => {
+        err = e;
+        done = true;
+        wakeUp();
+      },
+    );
+    try {
+      for (;;) {
+        const c = queue.shift();
+        if (c) {
+          if (space && queue.length < 16) {
+            const s = space;
+            space = undefined;
+            s();
+          }
+          yield c;
+          continue;
+        }
+        if (done) {
+          if (err !== undefined) throw err;
+          return;
+        }
+        await new Promise<void>((r) => (wake = r));
+      }
+    } finally {
+      if (!done) this.destroy();
+    }
+  }
+
+  async text(): Promise<string> {
+    const parts: Buffer[] = [];
+    for await (const c of this) parts.push(c);
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  /** Discards the body: the connection is never reused, so it is closed. */
+  async dump(): Promise<void> {
+    this.destroy();
+  }
+
+  destroy(error?: Error): void {
+    if (!this.finished) this.fail(error ?? new CodedError('the body was discarded', 'ERR_STREAM_PREMATURE_CLOSE'));
+    this.socket.destroy();
+  }
+
+  private waiting = false;
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.setTimeout(0);
+    this.socket.pause();
+  }
+
+  private resume(): void {
+    if (!this.paused || this.finished) return;
+    this.paused = false;
+    this.socket.setTimeout(this.timeoutMs);
+    this.socket.resume();
+  }
+
+  private waitForSink(): void {
+    if (this.waiting) return;
+    this.waiting = true;
+    this.pause();
+    (this.sink as BorrowedSink).ready().then(
+      () => {
+        this.waiting = false;
+        this.resume();
+      },
+      (e: unknown) => this.fail(e),
+    );
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.socket.destroy();
+    this.settle?.resolve();
+  }
+
+  private fail(e: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.error = e;
+    this.socket.destroy();
+    this.settle?.reject(e);
+  }
+
+  /** Hands the body part of `buf` to the sink; false when the sink wants to wait. */
+  private decode(buf: Buffer): boolean {
+    const sink = this.sink as BorrowedSink;
+    const f = this.framing;
+    if (f.kind === 'close') return sink.take(buf);
+    if (f.kind === 'length') {
+      const n = Math.min(buf.length, f.remaining);
+      let more = true;
+      if (n > 0) {
+        f.remaining -= n;
+        more = sink.take(n === buf.length ? buf : buf.subarray(0, n));
+      }
+      if (f.remaining === 0) this.finish();
+      return more;
+    }
+    return this.decodeChunked(buf, sink);
+  }
+
+  private decodeChunked(buf: Buffer, sink: BorrowedSink): boolean {
+    let more = true;
+    let i = 0;
+    while (i < buf.length && !this.finished) {
+      if (this.chunkState === 'data') {
+        const n = Math.min(buf.length - i, this.chunkLeft);
+        if (!sink.take(buf.subarray(i, i + n))) more = false;
+        this.chunkLeft -= n;
+        i += n;
+        if (this.chunkLeft === 0) this.chunkState = 'data-crlf';
+        continue;
+      }
+      // Line states: a chunk size, the CRLF after a chunk's data, trailer lines.
+      const nl = buf.indexOf(10, i);
+      const end = nl < 0 ? buf.length : nl + 1;
+      this.line += buf.toString('latin1', i, end);
+      i = end;
+      if (this.line.length > 4096) throw new CodedError('malformed chunked body (a line too long)', 'UND_ERR_SOCKET');
+      if (nl < 0) break;
+      const line = this.line.replace(/\r?\n$/, '');
+      this.line = '';
+      if (this.chunkState === 'data-crlf') {
+        if (line !== '') throw new CodedError('malformed chunked body', 'UND_ERR_SOCKET');
+        this.chunkState = 'size';
+      } else if (this.chunkState === 'size') {
+        const m = /^([0-9a-fA-F]{1,12})[ \t;]*/.exec(line);
+        if (!m) throw new CodedError('malformed chunk size in a chunked body', 'UND_ERR_SOCKET');
+        this.chunkLeft = parseInt(m[1] as string, 16);
+        this.chunkState = this.chunkLeft === 0 ? 'trailer' : 'data';
+      } else if (line === '') {
+        this.finish();
+      }
+    }
+    return more;
+  }
+}
+
+/** Sends a GET and resolves with the status and headers once they have arrived. */
+export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
+  const u = new URL(req.url);
+  const secure = u.protocol === 'https:';
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (secure ? 443 : 80));
+  let head: Buffer | undefined;
+  let body: FastBody | undefined;
+
+  return new Promise<FastGetResponse>((resolve, reject) => {
+    let settled = false;
+    const onread = {
+      buffer: Buffer.allocUnsafe(READ_BUFFER),
+      callback: (n: number, buf: Buffer): boolean => {
+        onBytes(buf.subarray(0, n));
+        return true; // pausing is done with socket.pause()
+      },
+    };
+    let socket: net.Socket;
+    if (secure) {
+      const t = req.tls;
+      socket = tls.connect({
+        host: hostname,
+        port,
+        ...(isIP(hostname) ? {} : { servername: hostname }),
+        rejectUnauthorized: t.skipVerify !== true,
+        ...(t.ca && t.ca.length ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
+        ...(t.clientCert ? { cert: t.clientCert } : {}),
+        ...(t.clientKey ? { key: t.clientKey } : {}),
+        ALPNProtocols: ['http/1.1'],
+        onread,
+      } as tls.ConnectionOptions);
+    } else {
+      socket = net.connect({ host: hostname, port, onread });
+    }
+    socket.setNoDelay(true);
+    socket.setTimeout(req.timeoutMs);
+
+    const failAll = (e: unknown): void => {
+      if (!settled) {
+        settled = true;
+        reject(e);
+      }
+      body?.onError(e);
+      socket.destroy();
+    };
+    const abort = (): void => {
+      const e = new CodedError('the request was aborted', 'ABORT_ERR');
+      e.name = 'AbortError';
+      failAll(e);
+    };
+    if (req.signal?.aborted) {
+      abort();
+      return;
+    }
+    req.signal?.addEventListener('abort', abort, { once: true });
+    socket.on('close', () => req.signal?.removeEventListener('abort', abort));
+    socket.on('timeout', () => {
+      failAll(new CodedError(`no data for ${Math.round(req.timeoutMs / 1000)} s`, body ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT'));
+    });
+    socket.on('error', failAll);
+    const onEof = (): void => {
+      if (body) body.onEnd();
+      else failAll(new CodedError('the connection closed before a response arrived', 'UND_ERR_SOCKET'));
+    };
+    socket.on('end', onEof);
+    socket.on('close', onEof);
+    socket.once(secure ? 'secureConnect' : 'connect', () => {
+      const lines = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: close'];
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) {
+          failAll(new CodedError(`invalid HTTP header ${JSON.stringify(k)}`, 'ERR_INVALID_CHAR'));
+          return;
+        }
+        const lk = k.toLowerCase();
+        if (lk !== 'host' && lk !== 'connection') lines.push(`${k}: ${v}`);
+      }
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+    });
+
+    function onBytes(buf: Buffer): void {
+      if (body) {
+        body.onData(buf);
+        return;
+      }
+      head = head ? Buffer.concat([head, buf]) : Buffer.from(buf);
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (head.length > HEAD_LIMIT) failAll(new CodedError('the response headers are too large', 'UND_ERR_HEADERS_OVERFLOW'));
+        return;
+      }
+      let parsed: { status: number; headers: Record<string, string | string[]> };
+      let framing: Framing;
+      try {
+        parsed = parseHead(head.toString('latin1', 0, end));
+        framing = framingOf(parsed.headers);
+      } catch (e) {
+        failAll(e);
+        return;
+      }
+      const rest = head.subarray(end + 4);
+      head = undefined;
+      if (parsed.status < 200) {
+        // An interim response (100 Continue): the real one follows.
+        if (rest.length) onBytes(rest);
+        return;
+      }
+      body = new FastBody(socket, framing, req.timeoutMs);
+      settled = true;
+      resolve({ status: parsed.status, headers: parsed.headers, body });
+      body.onData(rest); // kept until someone reads; the socket pauses
+    }
+  });
+}
+
+function parseHead(text: string): { status: number; headers: Record<string, string | string[]> } {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
+  if (!m) throw new CodedError('the server did not answer with HTTP/1.1', 'UND_ERR_SOCKET');
+  const headers: Record<string, string | string[]> = {};
+  for (const line of lines.slice(1)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const k = line.slice(0, i).trim().toLowerCase();
+    const v = line.slice(i + 1).trim();
+    const prev = headers[k];
+    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+  }
+  return { status: Number(m[1]), headers };
+}
+
+function framingOf(headers: Record<string, string | string[]>): Framing {
+  const te = headers['transfer-encoding'];
+  if (te !== undefined && /chunked/i.test(String(te))) return { kind: 'chunked' };
+  const cl = headers['content-length'];
+  if (cl !== undefined) {
+    const n = Number(Array.isArray(cl) ? cl[0] : cl);
+    if (!Number.isSafeInteger(n) || n < 0) throw new CodedError('invalid Content-Length', 'UND_ERR_SOCKET');
+    return { kind: 'length', remaining: n };
+  }
+  return { kind: 'close' };
+}
