@@ -113,7 +113,7 @@ export class RegistryClient {
   async login(registry: string, creds: Credentials): Promise<void> {
     const h = this.host(registry);
     h.authorizer.setCredentials(creds);
-    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
+    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, fast: true });
     await res.body.dump().catch(() => undefined);
     if (res.status === 200) return;
     if (res.status !== 401) throw registryError(res.status, '', { host: registry, what: `login to ${registry}` });
@@ -122,7 +122,7 @@ export class RegistryClient {
     const ch = h.authorizer.knownChallenge;
     if (!ch) throw new OcictlError('REGISTRY_ERROR', `${registry} asked for authentication without a usable challenge`);
     if (ch.scheme === 'bearer') await h.authorizer.verifyCredentials(creds);
-    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
+    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, fast: true });
     await again.body.dump().catch(() => undefined);
     if (again.status === 401) {
       throw new OcictlError('UNAUTHORIZED', `login to ${registry} failed: the user name or password was not accepted`, { hint: 'check them and try again' });
@@ -141,6 +141,7 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
       scopes: opts.scopes ?? [repositoryScope(ref.repository, ['pull'])],
       capability: 'resolve',
+      fast: true,
     });
     if (res.status !== 200) await this.fail(res, ref, `manifest ${ref}`);
     const len = Number(res.headers['content-length'] ?? '0');

@@ -4,12 +4,12 @@
  * and follows redirects without carrying credentials to another origin.
  */
 import type { Readable } from 'node:stream';
-import { type Dispatcher, request } from 'undici';
+import type { Dispatcher } from 'undici';
 import { Authorizer, unauthorizedError } from '../auth/authorizer.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { TokenHttp } from '../auth/token.js';
 import { OcictlError } from '../errors.js';
-import type { DispatcherPool, TlsSettings } from '../transport/dispatchers.js';
+import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
 import { fastGet } from '../transport/fast-get.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
@@ -36,7 +36,11 @@ export interface HostRequest {
   highWaterMark?: number;
   /** Abort signal. */
   signal?: AbortSignal;
-  /** A blob GET whose body goes to a BorrowedSink: may use the minimal HTTP client (fast-get). */
+  /**
+   * A GET that may go through the minimal HTTP client (transport/fast-get):
+   * a connection per request, so meant for the few large or one-off GETs of a
+   * pull (token, manifests, blobs); the body may be a FastBody to `pump()`.
+   */
   fast?: boolean;
 }
 
@@ -69,7 +73,6 @@ interface ResolvedEndpoint {
   base: string; // scheme://host[:port]/v2
   origin: string;
   tls: TlsSettings;
-  dispatcher: Dispatcher;
   plainHttp: boolean;
   /** Whether credentials may be sent to this endpoint. */
   credentialsAllowed: boolean;
@@ -130,7 +133,6 @@ export class RegistryHost {
       base,
       origin: `${url.protocol}//${url.host}`,
       tls,
-      dispatcher: this.opts.pool.get(tls),
       plainHttp,
       credentialsAllowed: !plainHttp || insecure || ep?.explicit === true,
       headers: ep?.headers ?? {},
@@ -245,7 +247,6 @@ export class RegistryHost {
   private async send(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, ep: ResolvedEndpoint, req: HostRequest): Promise<HostResponse> {
     let current = url;
     let hdrs = headers;
-    let disp = ep.dispatcher;
     let tls = ep.tls;
     const fast = req.fast === true && method === 'GET' && body === undefined && this.opts.fastGet !== false;
     for (let hop = 0; hop < 6; hop++) {
@@ -253,7 +254,7 @@ export class RegistryHost {
       this.debug(`> ${method} ${redactUrl(current)}`);
       const r = fast
         ? await fastGet({ url: current, headers: hdrs, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(req.signal ? { signal: req.signal } : {}) }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
-        : await this.undiciRequest(method, current, hdrs, body, disp, req);
+        : await this.undiciRequest(method, current, hdrs, body, tls, req);
       this.debug(`< ${r.statusCode} ${method} ${redactUrl(current)} (${Date.now() - t0} ms)`);
       const loc = r.headers.location;
       if ([301, 302, 303, 307, 308].includes(r.statusCode) && typeof loc === 'string' && (method === 'GET' || method === 'HEAD')) {
@@ -264,10 +265,7 @@ export class RegistryHost {
         if (next.origin !== prev.origin) {
           // Never carry credentials to another origin (e.g. blob storage).
           hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== 'authorization'));
-          if (next.host !== prev.host) {
-            disp = this.opts.pool.get({});
-            tls = {};
-          }
+          if (next.host !== prev.host) tls = {};
         }
         current = next.toString();
         continue;
@@ -277,7 +275,9 @@ export class RegistryHost {
     throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected too many times`);
   }
 
-  private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, disp: Dispatcher, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+  private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+    const { request } = await loadUndici();
+    const disp = await this.opts.pool.get(tls);
     const b = typeof body === 'function' ? await body() : body;
     return request(url, {
       method: method as Dispatcher.HttpMethod,
@@ -300,23 +300,24 @@ export class RegistryHost {
         hint: sameHost ? `pass --insecure-registry to allow it for ${this.host}` : `it is not ${this.host} itself, which --insecure-registry covers; serve the token service over HTTPS`,
       });
     }
-    let disp: Dispatcher;
-    if (sameHost) disp = ep.dispatcher;
+    let tls: TlsSettings;
+    if (sameHost) tls = ep.tls;
     else {
       const s = await loadHostSettings(u.host, this.opts.hostsDirs);
       const e = s.endpoints[0];
-      disp = this.opts.pool.get({ ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true });
+      tls = { ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true };
     }
     let attempt = 0;
     for (;;) {
       try {
         this.debug(`> ${r.method} ${redactUrl(r.url)}`);
-        const res = await request(r.url, {
-          method: r.method,
-          headers: { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers },
-          ...(r.body !== undefined ? { body: r.body } : {}),
-          dispatcher: disp,
-        });
+        const headers = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers };
+        const res =
+          r.method === 'GET' && r.body === undefined && this.opts.fastGet !== false
+            ? await fastGet({ url: r.url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000 }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
+            : await loadUndici().then(async ({ request }) =>
+                request(r.url, { method: r.method, headers, ...(r.body !== undefined ? { body: r.body } : {}), dispatcher: await this.opts.pool.get(tls) }),
+              );
         const text = await res.body.text();
         this.debug(`< ${res.statusCode} ${r.method} ${redactUrl(r.url)}`);
         if (RETRYABLE_STATUS.has(res.statusCode) && attempt < this.retryPolicy.retries) {

@@ -1,9 +1,20 @@
 /**
  * undici dispatchers, one per origin and TLS setting: custom CA (added to the
  * system roots), client certificates, and skip-verify for insecure registries.
+ * undici itself is loaded on first use: a pull, which goes through
+ * fast-get only, never pays its ~110 ms and ~20 MiB.
  */
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+
+type Undici = typeof import('undici');
+let undici: Promise<Undici> | undefined;
+
+/** undici, imported once on first use. */
+export function loadUndici(): Promise<Undici> {
+  undici ??= import('undici');
+  return undici;
+}
 
 export interface TlsSettings {
   ca?: string[];
@@ -23,7 +34,8 @@ export class DispatcherPool {
   private agents = new Map<string, Agent>();
   constructor(private readonly options: DispatcherOptions = {}) {}
 
-  get(tls: TlsSettings): Dispatcher {
+  async get(tls: TlsSettings): Promise<Dispatcher> {
+    const { Agent } = await loadUndici();
     const key = JSON.stringify([tls.ca ?? [], tls.clientCert ?? '', tls.clientKey ? 'k' : '', tls.skipVerify === true]);
     let a = this.agents.get(key);
     if (!a) {
