@@ -15,6 +15,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { BlobState, ProgressListener } from './events.js';
 import { type ImageDestination, type ImageSource, type SourceImage, verified } from './endpoint.js';
 import { type PlatformChoice, selectChildren } from './select.js';
+import { VerifiedSlabPipe } from './slab-bodies.js';
 
 export interface CopyImageOptions extends PlatformChoice {
   /** Blobs copied at once (default 4; archives write one at a time). */
@@ -150,6 +151,7 @@ export async function copyImage(src: ImageSource, image: SourceImage, dst: Image
           desc: b.desc,
           kind: b.kind,
           open: async () => verified(await src.blob(b.desc), b.desc, src.label),
+          ...(src.pumpBlob ? { openSlabs: () => new VerifiedSlabPipe(b.desc, src.label, (sink) => (src.pumpBlob as NonNullable<typeof src.pumpBlob>).call(src, b.desc, sink)) } : {}),
           ...(src.mountSource ? { mountSource: src.mountSource } : {}),
           onProgress: emit,
           stats,

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
 import type { BlobState, ProgressListener } from './events.js';
 
 /** An image a source names: its top manifest (or index) and the names it carries. */
@@ -28,6 +29,8 @@ export interface ImageSource {
   hasManifest?(desc: Descriptor): Promise<boolean>;
   /** The blob's bytes as stored; the copier verifies them while streaming. */
   blob(desc: Descriptor): Promise<Readable>;
+  /** The blob's bytes handed to a sink that copies them (no buffer per chunk); the copier verifies them. */
+  pumpBlob?(desc: Descriptor, sink: BorrowedSink): Promise<void>;
   /** A registry source's registry and repository (destinations on the same registry mount from it). */
   readonly mountSource?: { registry: string; repository: string };
   /** Set when the source built the manifests itself (e.g. a classic docker-archive), so digests are new. */
@@ -40,6 +43,8 @@ export interface BlobWrite {
   kind: 'layer' | 'config';
   /** Opens the blob's verified bytes; may be called again to retry. */
   open: () => Promise<Readable>;
+  /** The same as a body of reused buffers, verified before its last byte (for a destination that takes one). */
+  openSlabs?: () => ReleasingBody;
   mountSource?: { registry: string; repository: string };
   onProgress: ProgressListener;
   stats: { uploaded: number };

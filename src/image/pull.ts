@@ -12,7 +12,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
 import { isRetryableNetworkError, networkError } from '../transport/errors.js';
-import { FastBody } from '../transport/fast-get.js';
+import { FastBody } from '../transport/fast-http.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -155,7 +155,7 @@ async function fetchBlob(
   try {
     for (;;) {
       try {
-        const { body, offset } = await client.openBlob(ref, desc, writer.offset, { fast: true });
+        const { body, offset } = await client.openBlob(ref, desc, writer.offset);
         if (offset !== writer.offset) {
           body.destroy();
           throw new OcictlError('INTERNAL', 'range not honoured');

@@ -14,7 +14,9 @@ import type { RegistryClient } from '../registry/client.js';
 import type { ContentStore } from '../store/types.js';
 import { isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { DEFAULT_RETRY, backoffDelay, delay } from '../transport/retry.js';
+import type { ReleasingBody } from '../transport/fast-http.js';
 import type { ProgressListener } from './events.js';
+import { FileSlabBody, counting as countingBody } from './slab-bodies.js';
 import { type PlatformChoice, selectChildren } from './select.js';
 
 export interface PushOptions extends PlatformChoice {
@@ -131,17 +133,22 @@ export async function uploadBlob(
     return;
   }
   const open = (): Promise<import('node:stream').Readable> => store.open(desc.digest);
-  await uploadFrom(client, dest, desc, kind, open, options, stats);
+  const file = store.blobFile?.(desc.digest);
+  await uploadFrom(client, dest, desc, kind, open, { ...options, ...(file ? { openSlabs: () => new FileSlabBody(file, desc.size) } : {}) }, stats);
 }
 
-/** Uploads one blob whose bytes come from `open()` (a store file or another registry). */
+/**
+ * Uploads one blob whose bytes come from `open()` (a store file or another
+ * registry). With `openSlabs`, the first attempt sends a body of reused
+ * buffers instead (flat memory); retries and resumes use `open()`.
+ */
 export async function uploadFrom(
   client: RegistryClient,
   dest: Reference,
   desc: Descriptor,
   kind: 'layer' | 'config',
   open: () => Promise<import('node:stream').Readable>,
-  options: PushOptions,
+  options: PushOptions & { openSlabs?: () => ReleasingBody },
   stats: { uploaded: number },
 ): Promise<void> {
   const emit = options.onProgress ?? (() => undefined);
@@ -163,6 +170,13 @@ export async function uploadFrom(
   let chunked = false;
   const onLocation = (loc: string, offset: number): void => {
     session = { location: loc, offset };
+  };
+  let lastProgress = 0;
+  const progress = (sent: number): void => {
+    if (sent - lastProgress >= 1 << 20 || sent === desc.size) {
+      lastProgress = sent;
+      emit({ type: 'blob-progress', digest: desc.digest, bytes: sent, size: desc.size });
+    }
   };
   for (let attempt = 0; ; attempt++) {
     const counting = (from: number) => async (): Promise<import('node:stream').Readable> => {
@@ -197,7 +211,8 @@ export async function uploadFrom(
         await client.chunkedUpload(dest, session.location, desc, counting(session.offset), undefined, { offset: session.offset, onLocation });
       } else {
         try {
-          await client.putUpload(dest, session.location, desc, counting(0));
+          const slabs = attempt === 0 ? options.openSlabs : undefined;
+          await client.putUpload(dest, session.location, desc, slabs ? () => countingBody(slabs(), progress) : counting(0));
         } catch (e) {
           // Registries that refuse a monolithic PUT: chunked PATCH upload in a fresh session.
           if (e instanceof RegistryError && [405, 411, 413, 501].includes(e.status)) {

@@ -5,6 +5,7 @@
  * when both are on one registry.
  */
 import type { Readable } from 'node:stream';
+import { type BorrowedSink, FastBody } from '../transport/fast-http.js';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { Reference } from '../reference/reference.js';
@@ -47,6 +48,12 @@ export class RegistrySource implements ImageSource {
     return asReadable(body);
   }
 
+  async pumpBlob(desc: Descriptor, sink: BorrowedSink): Promise<void> {
+    const { body } = await this.client.openBlob(this.ref, desc);
+    if (body instanceof FastBody) return body.pump(sink);
+    for await (const c of body) if (!sink.take(c)) await sink.ready();
+  }
+
   async close(): Promise<void> {
     /* the client is closed by its owner */
   }
@@ -85,6 +92,7 @@ export class RegistryDestination implements ImageDestination {
       {
         ...(mountFrom ? { mountFrom } : {}),
         ...(this.opts.blobRetries !== undefined ? { blobRetries: this.opts.blobRetries } : {}),
+        ...(w.openSlabs ? { openSlabs: w.openSlabs } : {}),
         onProgress: (e) => {
           if (e.type === 'blob-done') state = e.state;
           listener(e);

@@ -13,6 +13,7 @@ import { MANIFEST_ACCEPT, MediaType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { type Reference, DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
 import { DispatcherPool } from '../transport/dispatchers.js';
+import type { ReleasingBody } from '../transport/fast-http.js';
 import { DEFAULT_RETRY } from '../transport/retry.js';
 import { registryError } from './errors.js';
 import { type HostResponse, RegistryHost, type ResponseBody, readSmall } from './host.js';
@@ -34,10 +35,10 @@ export interface RegistryClientOptions {
   /** Connections per origin (default 8). */
   connections?: number;
   /**
-   * Download blobs for pull with the minimal HTTP client (transport/fast-get)
-   * instead of undici (default true; the environment variable OCICTL_FAST_GET=0 turns it off).
+   * The HTTP client: `fast` (transport/fast-http, the default) or `undici`
+   * (the environment variable OCICTL_HTTP=undici chooses it too).
    */
-  fastGet?: boolean;
+  http?: 'fast' | 'undici';
 }
 
 export interface FetchedManifest {
@@ -87,7 +88,7 @@ export class RegistryClient {
         ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}),
         ...(this.options.userAgent ? { userAgent: this.options.userAgent } : {}),
         ...(this.options.debug ? { debug: this.options.debug } : {}),
-        fastGet: this.options.fastGet ?? process.env.OCICTL_FAST_GET !== '0',
+        http: this.options.http ?? (process.env.OCICTL_HTTP === 'undici' ? 'undici' : 'fast'),
       });
       this.hosts.set(registry, h);
     }
@@ -113,7 +114,7 @@ export class RegistryClient {
   async login(registry: string, creds: Credentials): Promise<void> {
     const h = this.host(registry);
     h.authorizer.setCredentials(creds);
-    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, fast: true });
+    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
     await res.body.dump().catch(() => undefined);
     if (res.status === 200) return;
     if (res.status !== 401) throw registryError(res.status, '', { host: registry, what: `login to ${registry}` });
@@ -122,7 +123,7 @@ export class RegistryClient {
     const ch = h.authorizer.knownChallenge;
     if (!ch) throw new OcictlError('REGISTRY_ERROR', `${registry} asked for authentication without a usable challenge`);
     if (ch.scheme === 'bearer') await h.authorizer.verifyCredentials(creds);
-    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, fast: true });
+    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
     await again.body.dump().catch(() => undefined);
     if (again.status === 401) {
       throw new OcictlError('UNAUTHORIZED', `login to ${registry} failed: the user name or password was not accepted`, { hint: 'check them and try again' });
@@ -141,7 +142,6 @@ export class RegistryClient {
       headers: { accept: MANIFEST_ACCEPT },
       scopes: opts.scopes ?? [repositoryScope(ref.repository, ['pull'])],
       capability: 'resolve',
-      fast: true,
     });
     if (res.status !== 200) await this.fail(res, ref, `manifest ${ref}`);
     const len = Number(res.headers['content-length'] ?? '0');
@@ -256,17 +256,16 @@ export class RegistryClient {
 
   /** Opens a blob for reading from `offset` (Range). The caller verifies the bytes. */
   /**
-   * Opens a blob for reading from `offset`. With `fast`, the body may be a
-   * {@link FastBody} to be read with `pump()` (see transport/fast-get).
+   * Opens a blob for reading from `offset`. The body is a {@link FastBody},
+   * best read with `pump()`, unless undici is the HTTP client.
    */
-  async openBlob(ref: Reference, desc: Descriptor, offset = 0, opts: { fast?: boolean } = {}): Promise<{ body: ResponseBody; offset: number }> {
+  async openBlob(ref: Reference, desc: Descriptor, offset = 0): Promise<{ body: ResponseBody; offset: number }> {
     const h = this.host(ref.registry);
     const res = await h.request({
       method: 'GET',
       path: `/${ref.repository}/blobs/${desc.digest}`,
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       scopes: [repositoryScope(ref.repository, ['pull'])],
-      ...(opts.fast ? { fast: true } : {}),
     });
     if (res.status === 206 && offset > 0) return { body: res.body, offset };
     if (res.status === 200) return { body: res.body, offset: 0 };
@@ -307,7 +306,7 @@ export class RegistryClient {
   }
 
   /** Completes an upload in one streamed PUT. Throws a RegistryError on refusal. */
-  async putUpload(ref: Reference, location: string, desc: Descriptor, body: () => Readable | Promise<Readable>): Promise<void> {
+  async putUpload(ref: Reference, location: string, desc: Descriptor, body: () => Readable | ReleasingBody | Promise<Readable | ReleasingBody>): Promise<void> {
     const h = this.host(ref.registry);
     const u = new URL(location);
     u.searchParams.set('digest', desc.digest);

@@ -3,14 +3,14 @@
  * insecure registries), authorizes requests, retries what is safe to retry,
  * and follows redirects without carrying credentials to another origin.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Authorizer, unauthorizedError } from '../auth/authorizer.js';
 import type { CredentialSource } from '../auth/credentials.js';
 import type { TokenHttp } from '../auth/token.js';
 import { OcictlError } from '../errors.js';
 import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
-import { fastGet } from '../transport/fast-get.js';
+import { type ReleasingBody, fastRequest, isReleasingBody } from '../transport/fast-http.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, networkError } from '../transport/errors.js';
 import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
@@ -18,7 +18,7 @@ import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay 
 export type Capability = 'pull' | 'resolve' | 'push';
 
 /** A request body: bytes, or a factory that opens a fresh stream (so the request can be replayed). */
-export type BodySource = Buffer | string | (() => Readable | Promise<Readable>);
+export type BodySource = Buffer | string | (() => Readable | ReleasingBody | Promise<Readable | ReleasingBody>);
 
 export interface HostRequest {
   method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
@@ -36,12 +36,6 @@ export interface HostRequest {
   highWaterMark?: number;
   /** Abort signal. */
   signal?: AbortSignal;
-  /**
-   * A GET that may go through the minimal HTTP client (transport/fast-get):
-   * a connection per request, so meant for the few large or one-off GETs of a
-   * pull (token, manifests, blobs); the body may be a FastBody to `pump()`.
-   */
-  fast?: boolean;
 }
 
 export interface HostResponse {
@@ -65,8 +59,8 @@ export interface HostOptions {
   timeoutMs?: number;
   userAgent?: string;
   debug?: (line: string) => void;
-  /** Use the minimal HTTP client for blob GETs that ask for it (default true). */
-  fastGet?: boolean;
+  /** The HTTP client: the minimal one (transport/fast-http, default) or undici. */
+  http?: 'fast' | 'undici';
 }
 
 interface ResolvedEndpoint {
@@ -248,12 +242,12 @@ export class RegistryHost {
     let current = url;
     let hdrs = headers;
     let tls = ep.tls;
-    const fast = req.fast === true && method === 'GET' && body === undefined && this.opts.fastGet !== false;
+    const fast = this.opts.http !== 'undici';
     for (let hop = 0; hop < 6; hop++) {
       const t0 = Date.now();
       this.debug(`> ${method} ${redactUrl(current)}`);
       const r = fast
-        ? await fastGet({ url: current, headers: hdrs, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(req.signal ? { signal: req.signal } : {}) }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
+        ? await this.fastSend(method, current, hdrs, body, tls, req)
         : await this.undiciRequest(method, current, hdrs, body, tls, req);
       this.debug(`< ${r.statusCode} ${method} ${redactUrl(current)} (${Date.now() - t0} ms)`);
       const loc = r.headers.location;
@@ -275,10 +269,17 @@ export class RegistryHost {
     throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected too many times`);
   }
 
+  private async fastSend(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+    const b = typeof body === 'function' ? await body() : body;
+    const f = await fastRequest({ method, url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(b !== undefined ? { body: b } : {}), ...(req.signal ? { signal: req.signal } : {}) });
+    return { statusCode: f.status, headers: f.headers, body: f.body };
+  }
+
   private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
     const { request } = await loadUndici();
     const disp = await this.opts.pool.get(tls);
-    const b = typeof body === 'function' ? await body() : body;
+    const made = typeof body === 'function' ? await body() : body;
+    const b = isReleasingBody(made) ? Readable.from(copiedChunks(made), { objectMode: false }) : made;
     return request(url, {
       method: method as Dispatcher.HttpMethod,
       headers,
@@ -313,8 +314,8 @@ export class RegistryHost {
         this.debug(`> ${r.method} ${redactUrl(r.url)}`);
         const headers = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers };
         const res =
-          r.method === 'GET' && r.body === undefined && this.opts.fastGet !== false
-            ? await fastGet({ url: r.url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000 }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
+          this.opts.http !== 'undici'
+            ? await fastRequest({ method: r.method, url: r.url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(r.body !== undefined ? { body: r.body } : {}) }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
             : await loadUndici().then(async ({ request }) =>
                 request(r.url, { method: r.method, headers, ...(r.body !== undefined ? { body: r.body } : {}), dispatcher: await this.opts.pool.get(tls) }),
               );
@@ -333,6 +334,21 @@ export class RegistryHost {
         throw networkError(e, { host: u.host, hostsDir: ep.hostsDir });
       }
     }
+  }
+}
+
+/** A releasing body as owned chunks, for undici. */
+async function* copiedChunks(b: ReleasingBody): AsyncGenerator<Buffer> {
+  try {
+    for (;;) {
+      const c = await b.nextChunk();
+      if (!c) return;
+      const own = Buffer.from(c.chunk);
+      c.release();
+      yield own;
+    }
+  } finally {
+    b.cancel();
   }
 }
 

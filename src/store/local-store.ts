@@ -19,7 +19,7 @@ import { MediaType, isIndexType, isManifestType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { pidAlive, withLock } from '../util/lock.js';
-import { DIRECT_ALIGN, SLAB_BYTES, acquireSlab, releaseSlab } from './slabs.js';
+import { DIRECT_ALIGN, SLAB_BYTES, acquireSlab, releaseSlab } from '../util/slabs.js';
 import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
 
 export const NAME_ANNOTATION = 'io.containerd.image.name';
@@ -127,6 +127,10 @@ export class LocalStore implements ImageStore {
       const m = /^\..+\.(\d+)\.[0-9a-f]+\.tmp$/.exec(f);
       if (m && !pidAlive(Number(m[1]))) await fs.rm(path.join(this.dir, f), { force: true });
     }
+  }
+
+  blobFile(digest: string): string {
+    return this.blobPath(digest);
   }
 
   blobPath(digest: string): string {

@@ -46,6 +46,8 @@ export interface ContentStore {
   read(digest: string, maxBytes: number): Promise<Buffer>;
   /** Streams a blob. */
   open(digest: string): Promise<Readable>;
+  /** The local file that holds a blob, where the store keeps blobs as files (uploads then read it into reused buffers). */
+  blobFile?(digest: string): string;
   /** Starts writing a blob that must match `desc`. */
   ingest(desc: Descriptor): Promise<IngestWriter>;
   /** Writes a small blob whose bytes are in memory (verified against its digest). */

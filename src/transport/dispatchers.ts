@@ -2,7 +2,7 @@
  * undici dispatchers, one per origin and TLS setting: custom CA (added to the
  * system roots), client certificates, and skip-verify for insecure registries.
  * undici itself is loaded on first use: a pull, which goes through
- * fast-get only, never pays its ~110 ms and ~20 MiB.
+ * fast-http only, never pays its ~110 ms and ~20 MiB.
  */
 import { rootCertificates } from 'node:tls';
 import type { Agent, Dispatcher } from 'undici';

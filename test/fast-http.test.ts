@@ -1,4 +1,4 @@
-// The minimal blob GET (src/transport/fast-get.ts) against real Node HTTP and TLS servers and a raw
+// The minimal blob GET (src/transport/fast-http.ts) against real Node HTTP and TLS servers and a raw
 // socket server that frames responses by hand: Content-Length, chunked (sizes split across reads,
 // extensions, trailers), close-delimited, interim 1xx, truncation, stalls, backpressure, TLS trust.
 // Then the slab writer behind it (FileIngest.take): bytes on disk, digests, O_DIRECT and not.
@@ -13,9 +13,9 @@ import { after, before, test } from 'node:test';
 import { makePki, type Pki } from '../fixtures/pki.js';
 import { tmpDir } from '../fixtures/proc.js';
 import { LocalStore } from '../src/store/local-store.js';
-import { SLAB_BYTES } from '../src/store/slabs.js';
+import { SLAB_BYTES } from '../src/util/slabs.js';
 import { isRetryableNetworkError, networkError } from '../src/transport/errors.js';
-import { type BorrowedSink, fastGet } from '../src/transport/fast-get.js';
+import { type BorrowedSink, fastGet } from '../src/transport/fast-http.js';
 
 let work: string;
 let pki: Pki;

@@ -1,16 +1,19 @@
 /**
- * A minimal HTTP/1.1 GET for blob bodies. The socket reads into one reused
- * buffer (the `onread` option of net and tls sockets) and the body is handed,
- * a piece at a time, to a sink that copies what it keeps: no buffer is
- * allocated per chunk, no stream or async iterator runs per chunk, and bytes
- * are not copied into an HTTP parser's memory. On this machine that halves
- * the client CPU of a pull (docs/performance.md).
+ * A minimal HTTP/1.1 client for the registry API. The socket reads into one
+ * reused buffer (the `onread` option of net and tls sockets) and a response
+ * body is handed, a piece at a time, to a sink that copies what it keeps: no
+ * buffer is allocated per chunk, no stream or async iterator runs per chunk,
+ * and bytes are not copied into an HTTP parser's memory. Request bodies are
+ * written straight to the socket. On this machine that halves the client CPU
+ * of a pull (docs/performance.md), and a command that uses only this never
+ * loads undici.
  *
- * It does only what blob downloads need: one request per connection
- * (`Connection: close`), Content-Length, chunked or close-delimited bodies.
- * Redirects, authorization and retries stay with the caller (RegistryHost).
- * Errors carry the codes the rest of the transport knows (ECONNRESET,
- * UND_ERR_BODY_TIMEOUT, ...), so retries and messages work as for undici.
+ * It does what the distribution API needs: one request per connection
+ * (`Connection: close`); request bodies of known length; response bodies by
+ * Content-Length, chunked or close-delimited. Redirects, authorization and
+ * retries stay with the caller (RegistryHost). Errors carry the codes the
+ * rest of the transport knows (ECONNRESET, UND_ERR_BODY_TIMEOUT, ...), so
+ * retries and messages work as they do for undici.
  */
 import { isIP } from 'node:net';
 import * as net from 'node:net';
@@ -25,16 +28,36 @@ export interface BorrowedSink {
   ready(): Promise<void>;
 }
 
-export interface FastGetRequest {
+export interface FastRequest {
+  /** Default GET. */
+  method?: string;
   url: string;
   headers: Record<string, string>;
   tls: TlsSettings;
   /** Inactivity timeout, ms. */
   timeoutMs: number;
   signal?: AbortSignal;
+  /** A request body; a stream needs its `content-length` among the headers. */
+  body?: Buffer | string | AsyncIterable<Buffer> | ReleasingBody;
 }
 
-export interface FastGetResponse {
+/**
+ * A request body produced into reused buffers: each chunk is handed back
+ * (`release`) once the socket has written it, so the producer can refill it.
+ */
+export interface ReleasingBody {
+  readonly length: number;
+  /** The next chunk, or null at the end; a rejection aborts the request before its last byte. */
+  nextChunk(): Promise<{ chunk: Buffer; release: () => void } | null>;
+  /** The request ended early: stop producing and free what is held. */
+  cancel(): void;
+}
+
+export function isReleasingBody(x: unknown): x is ReleasingBody {
+  return typeof x === 'object' && x !== null && typeof (x as ReleasingBody).nextChunk === 'function';
+}
+
+export interface FastResponse {
   status: number;
   headers: Record<string, string | string[]>;
   body: FastBody;
@@ -42,6 +65,8 @@ export interface FastGetResponse {
 
 const HEAD_LIMIT = 64 * 1024;
 const READ_BUFFER = 256 * 1024;
+/** Chunks the async iterator yields. */
+const ITER_CHUNK = 1024 * 1024;
 
 class CodedError extends Error {
   constructor(message: string, readonly code: string) {
@@ -127,8 +152,15 @@ export class FastBody implements AsyncIterable<Buffer> {
     });
   }
 
+  /**
+   * The body as owned chunks of up to 1 MiB (gathered from the socket's reads,
+   * so a consumer sees few large chunks and the garbage left is one buffer per MiB).
+   */
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
     const queue: Buffer[] = [];
+    const MAX_QUEUED = 4;
+    let cur: Buffer | undefined;
+    let fill = 0;
     let wake: (() => void) | undefined;
     let space: (() => void) | undefined;
     let done = false;
@@ -138,29 +170,45 @@ export class FastBody implements AsyncIterable<Buffer> {
       wake = undefined;
       w?.();
     };
+    const f = this.framing;
+    const settle = (e?: unknown): void => {
+      if (cur && fill) queue.push(cur.subarray(0, fill));
+      cur = undefined;
+      if (e !== undefined) err = e;
+      done = true;
+      wakeUp();
+    };
     this.pump({
       take: (c) => {
-        queue.push(Buffer.from(c));
-        wakeUp();
-        return queue.length < 16;
+        let off = 0;
+        while (off < c.length) {
+          if (!cur) {
+            // As large as what is left of the body, up to 1 MiB.
+            cur = Buffer.allocUnsafeSlow(f.kind === 'length' ? Math.min(ITER_CHUNK, f.remaining + c.length - off) : ITER_CHUNK);
+            fill = 0;
+          }
+          const n = Math.min(c.length - off, cur.length - fill);
+          c.copy(cur, fill, off, off + n);
+          fill += n;
+          off += n;
+          if (fill === cur.length) {
+            queue.push(cur);
+            cur = undefined;
+            wakeUp();
+          }
+        }
+        return queue.length < MAX_QUEUED;
       },
-      ready: () => (queue.length < 16 ? Promise.resolve() : new Promise<void>((r) => (space = r))),
+      ready: () => (queue.length < MAX_QUEUED ? Promise.resolve() : new Promise<void>((r) => (space = r))),
     }).then(
-      () => {
-        done = true;
-        wakeUp();
-      },
-      (e: unknown) => {
-        err = e;
-        done = true;
-        wakeUp();
-      },
+      () => settle(),
+      (e: unknown) => settle(e),
     );
     try {
       for (;;) {
         const c = queue.shift();
         if (c) {
-          if (space && queue.length < 16) {
+          if (space && queue.length < MAX_QUEUED) {
             const s = space;
             space = undefined;
             s();
@@ -294,8 +342,13 @@ export class FastBody implements AsyncIterable<Buffer> {
   }
 }
 
-/** Sends a GET and resolves with the status and headers once they have arrived. */
-export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
+/** A GET (the request's method is ignored). */
+export function fastGet(req: FastRequest): Promise<FastResponse> {
+  return fastRequest({ ...req, method: 'GET' });
+}
+
+/** Sends a request and resolves with the status and headers once they have arrived. */
+export function fastRequest(req: FastRequest): Promise<FastResponse> {
   const u = new URL(req.url);
   const secure = u.protocol === 'https:';
   const hostname = u.hostname.replace(/^\[|\]$/g, '');
@@ -303,7 +356,22 @@ export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
   let head: Buffer | undefined;
   let body: FastBody | undefined;
 
-  return new Promise<FastGetResponse>((resolve, reject) => {
+  const method = req.method ?? 'GET';
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
+  const fixed = typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.isBuffer(req.body) ? req.body : undefined;
+  const releasing = isReleasingBody(req.body) ? req.body : undefined;
+  const stream = req.body !== undefined && fixed === undefined && !releasing ? (req.body as AsyncIterable<Buffer>) : undefined;
+  if (fixed) headers['content-length'] = String(fixed.length);
+  else if (releasing) headers['content-length'] = String(releasing.length);
+  else if (!stream && ['PUT', 'POST', 'PATCH'].includes(method)) headers['content-length'] = '0';
+  const bodyLength = Number(headers['content-length'] ?? 0);
+
+  return new Promise<FastResponse>((resolve, reject) => {
+    if (stream && !Number.isSafeInteger(bodyLength)) {
+      reject(new CodedError('a streamed request body needs a content-length', 'ERR_INVALID_ARG_VALUE'));
+      return;
+    }
     let settled = false;
     const onread = {
       buffer: Buffer.allocUnsafe(READ_BUFFER),
@@ -333,6 +401,7 @@ export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
     socket.setTimeout(req.timeoutMs);
 
     const failAll = (e: unknown): void => {
+      releasing?.cancel(); // frees its buffers and files, whether or not sending began
       if (!settled) {
         settled = true;
         reject(e);
@@ -362,17 +431,50 @@ export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
     socket.on('end', onEof);
     socket.on('close', onEof);
     socket.once(secure ? 'secureConnect' : 'connect', () => {
-      const lines = [`GET ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: close'];
-      for (const [k, v] of Object.entries(req.headers)) {
-        if (/[\r\n:]/.test(k) || /[\r\n]/.test(v)) {
+      const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: close'];
+      for (const [k, v] of Object.entries(headers)) {
+        if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
           failAll(new CodedError(`invalid HTTP header ${JSON.stringify(k)}`, 'ERR_INVALID_CHAR'));
           return;
         }
-        const lk = k.toLowerCase();
-        if (lk !== 'host' && lk !== 'connection') lines.push(`${k}: ${v}`);
+        if (k !== 'host' && k !== 'connection' && k !== 'transfer-encoding') lines.push(`${k}: ${v}`);
       }
       socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
+      if (fixed && fixed.length) socket.write(fixed);
+      if (stream) sendStream(stream).catch(failAll);
+      if (releasing) sendReleasing(releasing).catch(failAll);
     });
+
+    /** Writes a body of reused buffers, each released when written. */
+    async function sendReleasing(src: ReleasingBody): Promise<void> {
+      try {
+        for (;;) {
+          const r = await src.nextChunk();
+          if (!r) return;
+          if (body || socket.destroyed) {
+            r.release();
+            src.cancel();
+            return;
+          }
+          if (!socket.write(r.chunk, () => r.release())) await drained(socket);
+        }
+      } catch (e) {
+        src.cancel();
+        throw e;
+      }
+    }
+
+    /** Writes a streamed body, waiting for the socket to drain; stops when a response arrives first. */
+    async function sendStream(src: AsyncIterable<Buffer>): Promise<void> {
+      let sent = 0;
+      for await (const chunk of src) {
+        if (body || socket.destroyed) return; // answered (or failed) before the body was all sent
+        sent += chunk.length;
+        if (sent > bodyLength) throw new CodedError(`the request body is longer than its content-length ${bodyLength}`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
+        if (!socket.write(chunk)) await drained(socket);
+      }
+      if (sent !== bodyLength && !body) throw new CodedError(`the request body ended after ${sent} of ${bodyLength} bytes`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
+    }
 
     function onBytes(buf: Buffer): void {
       if (body) {
@@ -401,11 +503,28 @@ export function fastGet(req: FastGetRequest): Promise<FastGetResponse> {
         if (rest.length) onBytes(rest);
         return;
       }
+      if (method === 'HEAD' || parsed.status === 204 || parsed.status === 304) framing = { kind: 'length', remaining: 0 };
       body = new FastBody(socket, framing, req.timeoutMs);
       settled = true;
       resolve({ status: parsed.status, headers: parsed.headers, body });
       body.onData(rest); // kept until someone reads; the socket pauses
     }
+  });
+}
+
+/** Resolves when the socket can take more writes; rejects when it closes first. */
+function drained(socket: net.Socket): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const done = (e?: unknown): void => {
+      socket.off('drain', onDrain);
+      socket.off('close', onClose);
+      if (e) reject(e);
+      else resolve();
+    };
+    const onDrain = (): void => done();
+    const onClose = (): void => done(new CodedError('the connection closed while sending the request body', 'EPIPE'));
+    socket.on('drain', onDrain);
+    socket.on('close', onClose);
   });
 }
 

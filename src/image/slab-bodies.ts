@@ -1,0 +1,247 @@
+/**
+ * Upload bodies made of reused slabs (util/slabs.ts), for the minimal HTTP
+ * client's {@link ReleasingBody}: a store file read into slabs (push), and a
+ * verifying pipe that a registry GET pumps into (copy). Neither leaves a
+ * buffer behind per chunk, so memory stays flat however large the blob.
+ */
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { OcictlError } from '../errors.js';
+import type { Descriptor } from '../oci/descriptor.js';
+import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
+import { SLAB_BYTES, acquireSlab, releaseSlab } from '../util/slabs.js';
+
+type Chunk = { chunk: Buffer; release: () => void };
+
+/** Slabs one body may hold at once (being filled, queued, or being written). */
+const MAX_HELD = 4;
+
+/** A counter of held slabs that producers can wait on. */
+class Holding {
+  held = 0;
+  private waiters: (() => void)[] = [];
+
+  acquire(): Buffer {
+    this.held++;
+    return acquireSlab();
+  }
+
+  /** A release function for `slab` that works once. */
+  releaser(slab: Buffer): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      releaseSlab(slab);
+      this.held--;
+      this.waiters.shift()?.();
+    };
+  }
+
+  async room(): Promise<void> {
+    while (this.held >= MAX_HELD) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  wakeAll(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** A file's first `length` bytes, read ahead one slab at a time. */
+export class FileSlabBody implements ReleasingBody {
+  private fh: Promise<FileHandle> | undefined;
+  private pos = 0;
+  private ahead: Promise<Chunk | null> | undefined;
+  private cancelled = false;
+  private readonly slabs = new Holding();
+
+  constructor(private readonly file: string, readonly length: number) {}
+
+  nextChunk(): Promise<Chunk | null> {
+    const current = this.ahead ?? this.readOne();
+    this.ahead = undefined;
+    return current.then((c) => {
+      // Start reading the next slab while this one goes out.
+      if (c && this.pos < this.length && !this.cancelled) {
+        this.ahead = this.readOne();
+        this.ahead.catch(() => undefined);
+      }
+      return c;
+    });
+  }
+
+  private async readOne(): Promise<Chunk | null> {
+    if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload body was cancelled');
+    if (this.pos >= this.length) {
+      await this.close();
+      return null;
+    }
+    this.fh ??= fs.open(this.file, 'r');
+    const fh = await this.fh;
+    await this.slabs.room();
+    const slab = this.slabs.acquire();
+    const release = this.slabs.releaser(slab);
+    const start = this.pos;
+    const n = Math.min(SLAB_BYTES, this.length - start);
+    this.pos += n;
+    try {
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(slab, got, n - got, start + got);
+        if (bytesRead === 0) throw new OcictlError('STORE', `${this.file} is shorter than the ${this.length} bytes its descriptor says`, { hint: 'the store is damaged: remove the image and pull it again' });
+        got += bytesRead;
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+    return { chunk: slab.subarray(0, n), release };
+  }
+
+  private async close(): Promise<void> {
+    const fh = this.fh;
+    this.fh = undefined;
+    await (await fh?.catch(() => undefined))?.close();
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.ahead?.then((c) => c?.release(), () => undefined);
+    this.ahead = undefined;
+    void this.close().catch(() => undefined);
+  }
+}
+
+/**
+ * A blob pumped from a source (a registry GET) into slabs, hashed on the way,
+ * and handed out as an upload body. The last slab is handed out only once
+ * the size and digest are verified, so a wrong blob never completes an upload.
+ */
+export class VerifiedSlabPipe implements ReleasingBody {
+  readonly length: number;
+  private readonly hash = createHash('sha256');
+  private seen = 0;
+  private queue: Chunk[] = [];
+  private cur: { slab: Buffer; release: () => void } | undefined;
+  private fill = 0;
+  private started = false;
+  private verified = false;
+  private failure: unknown;
+  private cancelled = false;
+  private wakeConsumer: (() => void) | undefined;
+  private readonly slabs = new Holding();
+
+  constructor(
+    private readonly desc: Descriptor,
+    private readonly where: string,
+    private readonly source: (sink: BorrowedSink) => Promise<void>,
+  ) {
+    this.length = desc.size;
+  }
+
+  private readonly sink: BorrowedSink = {
+    take: (c) => {
+      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+      this.seen += c.length;
+      if (this.seen > this.desc.size) {
+        throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} from ${this.where} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the source served wrong content; nothing was stored' });
+      }
+      this.hash.update(c);
+      let off = 0;
+      while (off < c.length) {
+        if (!this.cur) {
+          const slab = this.slabs.acquire();
+          this.cur = { slab, release: this.slabs.releaser(slab) };
+          this.fill = 0;
+        }
+        const n = Math.min(c.length - off, SLAB_BYTES - this.fill);
+        c.copy(this.cur.slab, this.fill, off, off + n);
+        this.fill += n;
+        off += n;
+        if (this.fill === SLAB_BYTES) {
+          this.queue.push({ chunk: this.cur.slab, release: this.cur.release });
+          this.cur = undefined;
+          this.wake();
+        }
+      }
+      return this.slabs.held < MAX_HELD;
+    },
+    ready: async () => {
+      await this.slabs.room();
+      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+    },
+  };
+
+  private wake(): void {
+    const w = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    w?.();
+  }
+
+  private start(): void {
+    this.started = true;
+    this.source(this.sink).then(
+      () => {
+        if (this.seen !== this.desc.size) {
+          this.failure = new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} from ${this.where} is ${this.seen} bytes, its descriptor says ${this.desc.size}`, { hint: 'the source served wrong content; nothing was stored' });
+        } else {
+          const got = `sha256:${this.hash.digest('hex')}`;
+          if (got !== this.desc.digest) {
+            this.failure = new OcictlError('DIGEST_MISMATCH', `blob ${this.desc.digest} from ${this.where} failed verification: its content hashes to ${got}`, { hint: 'the source served wrong content; nothing was stored' });
+          } else {
+            this.verified = true;
+            if (this.cur && this.fill > 0) this.queue.push({ chunk: this.cur.slab.subarray(0, this.fill), release: this.cur.release });
+            else this.cur?.release();
+            this.cur = undefined;
+          }
+        }
+        this.wake();
+      },
+      (e: unknown) => {
+        this.failure = e;
+        this.wake();
+      },
+    );
+  }
+
+  async nextChunk(): Promise<Chunk | null> {
+    if (!this.started) this.start();
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload body was cancelled');
+      // Bytes that are not the blob's last ones may go before verification; the last only after it.
+      const more = this.queue.length > 1 || (this.cur !== undefined && this.fill > 0) || this.verified;
+      if (this.queue.length && more) return this.queue.shift() as Chunk;
+      if (this.verified && !this.queue.length) return null;
+      await new Promise<void>((r) => (this.wakeConsumer = r));
+    }
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    for (const c of this.queue.splice(0)) c.release();
+    this.cur?.release();
+    this.cur = undefined;
+    this.slabs.wakeAll();
+    this.wake();
+  }
+}
+
+/** Reports the bytes handed out by `body` (progress). */
+export function counting(body: ReleasingBody, onBytes: (sent: number) => void): ReleasingBody {
+  let sent = 0;
+  return {
+    length: body.length,
+    nextChunk: async () => {
+      const c = await body.nextChunk();
+      if (c) {
+        sent += c.chunk.length;
+        onBytes(sent);
+      }
+      return c;
+    },
+    cancel: () => body.cancel(),
+  };
+}
