@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.js';
@@ -243,6 +244,39 @@ describe('hostile input corpus', { timeout: 240_000 }, () => {
       check(r, `tarball ${n}`);
       assert.deepEqual(await fs.readdir(root), [], `${n}: nothing written under the root`);
     });
+  });
+
+  it('raw HTTP responses (the minimal HTTP client)', async () => {
+    const names = await files('http-responses');
+    assert.ok(names.length >= 20);
+    const bodies = await Promise.all(names.map((n) => fs.readFile(path.join(CORPUS, 'http-responses', n))));
+    // Answers each request for /v2/corpus/hN/... with case N's bytes, then closes.
+    const server = net.createServer((s) => {
+      let req = Buffer.alloc(0);
+      s.on('error', () => undefined);
+      s.on('data', (d: Buffer) => {
+        req = Buffer.concat([req, d]);
+        if (req[0] === 0x16) {
+          // A TLS ClientHello on this plain port: answer as Go's server does, so the client falls back to HTTP.
+          s.end('HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n');
+          return;
+        }
+        if (!req.includes('\r\n\r\n')) return;
+        const m = /^[A-Z]+ \/v2\/corpus\/h(\d+)\//.exec(req.toString('latin1'));
+        s.end(m ? bodies[Number(m[1])] : 'HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const e = env('http');
+      await pool(names.map((n, i) => ({ n, i })), 4, async ({ n, i }) => {
+        const r = await ocictl(['pull', '-q', '--retries', '0', '--timeout', '3', `${host}/corpus/h${i}:1`], e, { timeoutMs: TIMEOUT });
+        check(r, `HTTP response ${n}`);
+      });
+    } finally {
+      server.close();
+    }
   });
 
   it('counts at least 50 cases', () => {

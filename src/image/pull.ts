@@ -11,7 +11,7 @@ import { type Reference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
-import { isRetryableNetworkError, networkError } from '../transport/errors.js';
+import { isRetryableNetworkError, isTransportError, networkError } from '../transport/errors.js';
 import { FastBody } from '../transport/fast-http.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
@@ -202,7 +202,7 @@ async function fetchBlob(
           continue;
         }
         // A body that broke or stalled for the last time: one line naming the registry.
-        if (!isOcictlError(e) && isRetryableNetworkError(e)) {
+        if (isTransportError(e)) {
           throw networkError(e, { host: ref.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
         }
         throw e;

@@ -12,7 +12,7 @@ import { formatPlatform } from '../oci/platform.js';
 import type { Reference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { ContentStore } from '../store/types.js';
-import { isRetryableNetworkError, networkError } from '../transport/errors.js';
+import { isRetryableNetworkError, isTransportError, networkError } from '../transport/errors.js';
 import { DEFAULT_RETRY, backoffDelay, delay } from '../transport/retry.js';
 import type { ReleasingBody } from '../transport/fast-http.js';
 import type { ProgressListener } from './events.js';
@@ -230,7 +230,7 @@ export async function uploadFrom(
       const refusedResume = resuming && e instanceof RegistryError && [400, 404, 416].includes(e.status);
       const retryable = refusedResume || isRetryableNetworkError(e) || (e instanceof RegistryError && [500, 502, 503, 504, 408, 429].includes(e.status));
       if (!retryable || attempt >= retries) {
-        if (!isOcictlError(e) && isRetryableNetworkError(e)) throw networkError(e, { host: dest.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
+        if (isTransportError(e)) throw networkError(e, { host: dest.registry, timeoutMs: client.options.timeoutMs ?? 60_000 });
         throw e;
       }
       await delay(backoffDelay(DEFAULT_RETRY, attempt));

@@ -13,6 +13,7 @@ import { MANIFEST_ACCEPT, MediaType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { type Reference, DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
 import { DispatcherPool } from '../transport/dispatchers.js';
+import { isTransportError, networkError } from '../transport/errors.js';
 import type { ReleasingBody } from '../transport/fast-http.js';
 import { DEFAULT_RETRY } from '../transport/retry.js';
 import { registryError } from './errors.js';
@@ -151,13 +152,17 @@ export class RegistryClient {
     }
     const chunks: Buffer[] = [];
     let n = 0;
-    for await (const c of res.body) {
-      n += c.length;
-      if (n > MAX_MANIFEST_BYTES) {
-        res.body.destroy();
-        throw new OcictlError('LIMIT_EXCEEDED', `manifest ${ref} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
+    try {
+      for await (const c of res.body) {
+        n += c.length;
+        if (n > MAX_MANIFEST_BYTES) {
+          res.body.destroy();
+          throw new OcictlError('LIMIT_EXCEEDED', `manifest ${ref} is over the ${MAX_MANIFEST_BYTES}-byte limit`);
+        }
+        chunks.push(c);
       }
-      chunks.push(c);
+    } catch (e) {
+      throw isTransportError(e) ? networkError(e, { host: ref.registry, ...(this.options.timeoutMs !== undefined ? { timeoutMs: this.options.timeoutMs } : {}) }) : e;
     }
     const bytes = Buffer.concat(chunks);
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;

@@ -53,6 +53,11 @@ export function isRetryableNetworkError(e: unknown): boolean {
   ].includes(code);
 }
 
+/** An error of the connection or of HTTP itself (not a file system or programming error): worth a one-line network message. */
+export function isTransportError(e: unknown): boolean {
+  return !(e instanceof OcictlError) && (isRetryableNetworkError(e) || errorCode(e) === 'ERR_HTTP_PROTOCOL');
+}
+
 export interface NetworkContext {
   host: string;
   /** Hosts directory where a CA for this host would go. */
@@ -92,6 +97,9 @@ export function networkError(e: unknown, ctx: NetworkContext): OcictlError {
   }
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE' || code === 'UND_ERR_CLOSED' || code === 'ERR_STREAM_PREMATURE_CLOSE') {
     return new OcictlError('CONNECTION', `connection to ${h} was closed unexpectedly`, { hint: 'retry; if it persists, check the registry and any proxy in between', cause: e });
+  }
+  if (code === 'ERR_HTTP_PROTOCOL') {
+    return new OcictlError('REGISTRY_ERROR', `${h} sent a malformed HTTP response: ${messageOf(e)}`, { hint: `check that ${h} is a registry, and any proxy or load balancer in between`, cause: e });
   }
   if (code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH') {
     return new OcictlError('CONNECTION', `${h} sent a truncated response`, { hint: 'retry; a proxy may be cutting transfers', cause: e });

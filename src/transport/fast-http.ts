@@ -74,6 +74,11 @@ class CodedError extends Error {
   }
 }
 
+/** The server broke HTTP/1.1: not worth a retry (see transport/errors.ts). */
+function protocolError(what: string): CodedError {
+  return new CodedError(what, 'ERR_HTTP_PROTOCOL');
+}
+
 type Framing = { kind: 'length'; remaining: number } | { kind: 'chunked' } | { kind: 'close' };
 
 /**
@@ -322,16 +327,16 @@ export class FastBody implements AsyncIterable<Buffer> {
       const end = nl < 0 ? buf.length : nl + 1;
       this.line += buf.toString('latin1', i, end);
       i = end;
-      if (this.line.length > 4096) throw new CodedError('malformed chunked body (a line too long)', 'UND_ERR_SOCKET');
+      if (this.line.length > 4096) throw protocolError('a chunked body with a line over 4 KiB');
       if (nl < 0) break;
       const line = this.line.replace(/\r?\n$/, '');
       this.line = '';
       if (this.chunkState === 'data-crlf') {
-        if (line !== '') throw new CodedError('malformed chunked body', 'UND_ERR_SOCKET');
+        if (line !== '') throw protocolError('a chunked body without CRLF after a chunk');
         this.chunkState = 'size';
       } else if (this.chunkState === 'size') {
         const m = /^([0-9a-fA-F]{1,12})[ \t;]*/.exec(line);
-        if (!m) throw new CodedError('malformed chunk size in a chunked body', 'UND_ERR_SOCKET');
+        if (!m) throw protocolError('a chunked body with an invalid chunk size');
         this.chunkLeft = parseInt(m[1] as string, 16);
         this.chunkState = this.chunkLeft === 0 ? 'trailer' : 'data';
       } else if (line === '') {
@@ -383,17 +388,21 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
     let socket: net.Socket;
     if (secure) {
       const t = req.tls;
+      const { context, sessions } = tlsState(t);
+      const sessionKey = `${hostname}:${port}`;
+      const session = sessions.get(sessionKey);
       socket = tls.connect({
         host: hostname,
         port,
         ...(isIP(hostname) ? {} : { servername: hostname }),
         rejectUnauthorized: t.skipVerify !== true,
-        ...(t.ca && t.ca.length ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
-        ...(t.clientCert ? { cert: t.clientCert } : {}),
-        ...(t.clientKey ? { key: t.clientKey } : {}),
+        ...(context ? { secureContext: context } : {}),
+        ...(session ? { session } : {}),
         ALPNProtocols: ['http/1.1'],
         onread,
       } as tls.ConnectionOptions);
+      // The next connection to this server resumes the session (no full handshake).
+      socket.on('session', (s: Buffer) => sessions.set(sessionKey, s));
     } else {
       socket = net.connect({ host: hostname, port, onread });
     }
@@ -426,7 +435,8 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
     socket.on('error', failAll);
     const onEof = (): void => {
       if (body) body.onEnd();
-      else failAll(new CodedError('the connection closed before a response arrived', 'UND_ERR_SOCKET'));
+      else if (head && !/^HTTP\/1\.[01] /.test(head.toString('latin1', 0, 9))) failAll(protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(head.toString('latin1', 0, 40))})`));
+      else failAll(new CodedError(head ? 'the connection closed in the middle of the response headers' : 'the connection closed before a response arrived', 'UND_ERR_SOCKET'));
     };
     socket.on('end', onEof);
     socket.on('close', onEof);
@@ -483,8 +493,8 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
       }
       head = head ? Buffer.concat([head, buf]) : Buffer.from(buf);
       const end = head.indexOf('\r\n\r\n');
-      if (end < 0) {
-        if (head.length > HEAD_LIMIT) failAll(new CodedError('the response headers are too large', 'UND_ERR_HEADERS_OVERFLOW'));
+      if (end < 0 || end > HEAD_LIMIT) {
+        if (head.length > HEAD_LIMIT) failAll(protocolError(`response headers over ${HEAD_LIMIT / 1024} KiB`));
         return;
       }
       let parsed: { status: number; headers: Record<string, string | string[]> };
@@ -512,6 +522,31 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
   });
 }
 
+/**
+ * Per TLS setting: one secure context (the CA bundle is parsed once, not per
+ * connection) and the servers' session tickets for resumption.
+ */
+const tlsStates = new WeakMap<TlsSettings, { context: tls.SecureContext | undefined; sessions: Map<string, Buffer> }>();
+
+function tlsState(t: TlsSettings): { context: tls.SecureContext | undefined; sessions: Map<string, Buffer> } {
+  let st = tlsStates.get(t);
+  if (!st) {
+    const custom = (t.ca && t.ca.length) || t.clientCert || t.clientKey;
+    st = {
+      context: custom
+        ? tls.createSecureContext({
+            ...(t.ca && t.ca.length ? { ca: [...tls.rootCertificates, ...t.ca] } : {}),
+            ...(t.clientCert ? { cert: t.clientCert } : {}),
+            ...(t.clientKey ? { key: t.clientKey } : {}),
+          })
+        : undefined,
+      sessions: new Map(),
+    };
+    tlsStates.set(t, st);
+  }
+  return st;
+}
+
 /** Resolves when the socket can take more writes; rejects when it closes first. */
 function drained(socket: net.Socket): Promise<void> {
   return new Promise<void>((resolve, reject) => {
@@ -531,7 +566,7 @@ function drained(socket: net.Socket): Promise<void> {
 function parseHead(text: string): { status: number; headers: Record<string, string | string[]> } {
   const lines = text.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
-  if (!m) throw new CodedError('the server did not answer with HTTP/1.1', 'UND_ERR_SOCKET');
+  if (!m) throw protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(lines[0]?.slice(0, 40) ?? '')})`);
   const headers: Record<string, string | string[]> = {};
   for (const line of lines.slice(1)) {
     const i = line.indexOf(':');
@@ -550,7 +585,7 @@ function framingOf(headers: Record<string, string | string[]>): Framing {
   const cl = headers['content-length'];
   if (cl !== undefined) {
     const n = Number(Array.isArray(cl) ? cl[0] : cl);
-    if (!Number.isSafeInteger(n) || n < 0) throw new CodedError('invalid Content-Length', 'UND_ERR_SOCKET');
+    if (!Number.isSafeInteger(n) || n < 0) throw protocolError(`an invalid Content-Length ${JSON.stringify(String(cl).slice(0, 30))}`);
     return { kind: 'length', remaining: n };
   }
   return { kind: 'close' };
