@@ -31,7 +31,7 @@ import { type ImageLocation, type LocationContext, formatLocation, openDestinati
 export interface CopyOptions extends CommonOptions, PlatformChoice {
   /** Copy every tag of the source repository to the destination repository (registry to registry). */
   allTags?: boolean;
-  /** Blobs copied at once (default 4). */
+  /** Blobs copied at once (default 6). */
   concurrency?: number;
   /** Attempts to restart one blob transfer after a broken connection (default 3). */
   blobRetries?: number;

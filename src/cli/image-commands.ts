@@ -23,7 +23,7 @@ interface TransferFlags {
 function addTransfer(
   parent: Command,
   name: string,
-  spec: { verb: 'pull' | 'push'; description: string; argument: string; platform: string; allPlatforms: string; quiet: string; concurrent: string },
+  spec: { verb: 'pull' | 'push'; description: string; argument: string; platform: string; allPlatforms: string; quiet: string; concurrent: string; defaultConcurrent: string },
   run: (ref: import('../reference/reference.js').Reference, options: import('../api.js').CommonOptions & import('../image/pull.js').PullOptions, quiet: boolean) => Promise<string>,
 ): void {
   parent
@@ -33,7 +33,7 @@ function addTransfer(
     .option('--platform <platform>', spec.platform, collect)
     .option('--all-platforms', spec.allPlatforms)
     .option('-q, --quiet', spec.quiet)
-    .option('--max-concurrent <n>', spec.concurrent, '4')
+    .option('--max-concurrent <n>', spec.concurrent, spec.defaultConcurrent)
     .action(async function (this: Command, image: string) {
       const o = this.opts<TransferFlags>();
       const { parseReference } = await import('../reference/reference.js');
@@ -66,6 +66,7 @@ function addPull(parent: Command, name: string): void {
     allPlatforms: 'pull every platform of a multi-platform image',
     quiet: 'print only the image name',
     concurrent: 'blobs downloaded at once',
+    defaultConcurrent: '4',
   }, async (ref, options, quiet) => {
     const { pullImage } = await import('../api.js');
     const r = await pullImage(ref, options);
@@ -82,6 +83,7 @@ function addPush(parent: Command, name: string): void {
     allPlatforms: 'push every platform (the index digest is kept)',
     quiet: 'print only the digest',
     concurrent: 'blobs uploaded at once',
+    defaultConcurrent: '6',
   }, async (ref, options, quiet) => {
     const { pushImage } = await import('../api.js');
     const r = await pushImage(ref, options);

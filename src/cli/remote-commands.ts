@@ -54,7 +54,7 @@ function addCopy(program: Command): void {
     .option('--platform <platform>', 'copy only this platform (os/arch[/variant]); repeatable; the digest changes', collect)
     .option('--all-platforms', 'copy every platform (the default for a multi-platform image)')
     .option('-a, --all-tags', 'copy every tag of the source repository to the destination repository')
-    .option('-j, --jobs <n>', 'blobs copied at once', '4')
+    .option('-j, --jobs <n>', 'blobs copied at once', '6')
     .option('--src-creds <user:password>', 'credentials for the source registry')
     .option('--dest-creds <user:password>', 'credentials for the destination registry')
     .option('--src-insecure', 'source: skip TLS verification, fall back to plain HTTP')

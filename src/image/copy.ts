@@ -18,7 +18,7 @@ import { type PlatformChoice, selectChildren } from './select.js';
 import { VerifiedSlabPipe } from './slab-bodies.js';
 
 export interface CopyImageOptions extends PlatformChoice {
-  /** Blobs copied at once (default 4; archives write one at a time). */
+  /** Blobs copied at once (default 6; archives write one at a time). */
   concurrency?: number;
   onProgress?: ProgressListener;
 }
@@ -137,7 +137,7 @@ export async function copyImage(src: ImageSource, image: SourceImage, dst: Image
   }
   const counts: BlobCounts = { copied: 0, mounted: 0, existing: 0, bytes: 0 };
   const stats = { uploaded: 0 };
-  const limit = pLimit(Math.max(1, Math.min(options.concurrency ?? 4, dst.maxConcurrency)));
+  const limit = pLimit(Math.max(1, Math.min(options.concurrency ?? 6, dst.maxConcurrency)));
   const ordered = [...blobs.values()].sort((a, b) => b.desc.size - a.desc.size);
   await Promise.all(
     ordered.map((b) =>

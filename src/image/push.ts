@@ -20,7 +20,7 @@ import { FileSlabBody, counting as countingBody } from './slab-bodies.js';
 import { type PlatformChoice, selectChildren } from './select.js';
 
 export interface PushOptions extends PlatformChoice {
-  /** Blobs uploaded at once (default 4). */
+  /** Blobs uploaded at once (default 6). */
   concurrency?: number;
   /** Attempts to restart one blob upload after a broken transfer (default 3). */
   blobRetries?: number;
@@ -92,7 +92,7 @@ export async function push(client: RegistryClient, store: ContentStore, target: 
     }
   }
   const stats = { uploaded: 0 };
-  const limit = pLimit(Math.max(1, options.concurrency ?? 4));
+  const limit = pLimit(Math.max(1, options.concurrency ?? 6));
   const ordered = [...blobs.values()].sort((a, b) => b.desc.size - a.desc.size);
   // The first failure stops the rest: nothing new starts and no upload outlives the push.
   let firstError: { e: unknown } | undefined;

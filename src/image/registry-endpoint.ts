@@ -72,7 +72,7 @@ export class RegistryDestination implements ImageDestination {
 
   constructor(private readonly client: RegistryClient, readonly ref: Reference, private readonly opts: RegistryDestinationOptions = {}) {
     this.label = ref.toString();
-    this.maxConcurrency = opts.concurrency ?? 4;
+    this.maxConcurrency = opts.concurrency ?? 6;
   }
 
   hasBlob(desc: Descriptor): Promise<boolean> {
