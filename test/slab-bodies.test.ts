@@ -49,7 +49,8 @@ async function drain(body: ReleasingBody): Promise<{ got: Buffer; error?: Error 
   }
 }
 
-function pumpOf(data: Buffer, chunk: number): (sink: BorrowedSink) => Promise<void> {
+/** A source handing `data` over in pieces of `chunk` bytes; `yieldEach`: back to the event loop after each (as socket reads are). */
+function pumpOf(data: Buffer, chunk: number, yieldEach = false): (sink: BorrowedSink) => Promise<void> {
   return async (sink) => {
     const scratch = Buffer.alloc(chunk);
     for (let at = 0; at < data.length; at += chunk) {
@@ -58,9 +59,26 @@ function pumpOf(data: Buffer, chunk: number): (sink: BorrowedSink) => Promise<vo
       const more = sink.take(scratch.subarray(0, n));
       scratch.fill(0x5a); // borrowed bytes: gone after the call
       if (!more) await sink.ready();
+      if (yieldEach) await new Promise((r) => setImmediate(r));
     }
   };
 }
+
+test('the pipe never waits on itself: reads that end exactly on slab boundaries, one event-loop turn each', async () => {
+  // Socket reads of 64 or 256 KiB fill 1 MiB slabs exactly; the consumer looks in between reads.
+  for (const chunk of [16 * 1024, 64 * 1024, 256 * 1024, 1024 * 1024]) {
+    const data = randomBytes(6 * 1024 * 1024 + (chunk === 16 * 1024 ? 0 : 777));
+    const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
+    const t0 = Date.now();
+    const r = await Promise.race([
+      drain(new VerifiedSlabPipe({ mediaType: 'x', digest, size: data.length }, 'src', pumpOf(data, chunk, true))),
+      new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`stuck with ${chunk}-byte reads`)), 10_000)),
+    ]);
+    assert.equal(r.error, undefined);
+    assert.ok(r.got.equals(data));
+    assert.ok(Date.now() - t0 < 10_000);
+  }
+});
 
 test('the verifying slab pipe passes right bytes unchanged and never the last byte of wrong ones', async () => {
   await fc.assert(

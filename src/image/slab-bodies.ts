@@ -16,9 +16,8 @@ type Chunk = { chunk: Buffer; release: () => void };
 
 /**
  * Slabs one body may hold at once (being filled, queued, or being written):
- * one goes out while the next fills. At least 2, or the pipe, which keeps its
- * last slab back until verification, would wait on itself. 2, 3 and 4
- * measured the same speed; 2 keeps a 6-blob copy under 80 MiB.
+ * one goes out while the next fills. 2, 3 and 4 measured the same speed; 2
+ * keeps a 6-blob copy under 80 MiB.
  */
 const MAX_HELD = 2;
 
@@ -167,9 +166,10 @@ export class VerifiedSlabPipe implements ReleasingBody {
         if (this.fill === SLAB_BYTES) {
           this.queue.push({ chunk: this.cur.slab, release: this.cur.release });
           this.cur = undefined;
-          this.wake();
         }
       }
+      // A queued slab may go now that bytes follow it: a consumer waiting for that must hear of it.
+      this.wake();
       return this.slabs.held < MAX_HELD;
     },
     ready: async () => {
