@@ -15,7 +15,7 @@ import { tmpDir } from '../fixtures/proc.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { SLAB_BYTES } from '../src/util/slabs.js';
 import { isRetryableNetworkError, networkError } from '../src/transport/errors.js';
-import { type BorrowedSink, fastGet } from '../src/transport/fast-http.js';
+import { type BorrowedSink, fastGet, fastRequest } from '../src/transport/fast-http.js';
 
 let work: string;
 let pki: Pki;
@@ -144,9 +144,57 @@ test('close-delimited body, an interim 100 response, repeated headers, and the r
     assert.match(req, /^GET \/v2\/r\/blobs\/sha256:x\?n=1 HTTP\/1\.1\r\n/);
     assert.match(req, /\r\nhost: 127\.0\.0\.1:\d+\r\n/);
     assert.match(req, /\r\nrange: bytes=5-\r\n/);
-    assert.match(req, /\r\nconnection: close\r\n/);
+    assert.doesNotMatch(req, /\r\nconnection:/i, 'HTTP/1.1 keep-alive by default');
   } finally {
     srv.close();
+  }
+});
+
+test('connections are reused; one the server closed while idle is replaced without the caller noticing; streamed bodies get their own', async () => {
+  let connections = 0;
+  const server = http.createServer((req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => {
+      res.setHeader('x-received', String(n));
+      res.end(req.method === 'HEAD' ? undefined : 'ok');
+    });
+  });
+  server.on('connection', () => connections++);
+  server.keepAliveTimeout = 60_000;
+  const port = await listen(server);
+  const url = `http://127.0.0.1:${port}/v2/`;
+  const tlsSettings = {};
+  try {
+    for (let i = 0; i < 5; i++) {
+      const r = await fastGet({ url, headers: {}, tls: tlsSettings, timeoutMs: 5000 });
+      assert.equal(await r.body.text(), 'ok');
+    }
+    const head = await fastRequest({ method: 'HEAD', url, headers: {}, tls: tlsSettings, timeoutMs: 5000 });
+    assert.equal(head.status, 200);
+    await head.body.dump();
+    const put = await fastRequest({ method: 'PUT', url, headers: {}, tls: tlsSettings, timeoutMs: 5000, body: Buffer.from('manifest') });
+    assert.equal(put.headers['x-received'], '8');
+    await put.body.text();
+    assert.equal(connections, 1, 'one connection served GETs, a HEAD and a small PUT');
+    // The server drops idle connections: the next request goes out on a new one and succeeds.
+    server.closeIdleConnections();
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await fastGet({ url, headers: {}, tls: tlsSettings, timeoutMs: 5000 });
+    assert.equal(await again.body.text(), 'ok');
+    assert.equal(connections, 2);
+    // A streamed body is never sent on a reused connection.
+    async function* parts(): AsyncGenerator<Buffer> {
+      yield Buffer.alloc(1000, 1);
+      yield Buffer.alloc(24, 2);
+    }
+    const streamed = await fastRequest({ method: 'PUT', url, headers: { 'content-length': '1024' }, tls: tlsSettings, timeoutMs: 5000, body: parts() });
+    assert.equal(streamed.headers['x-received'], '1024');
+    await streamed.body.text();
+    assert.equal(connections, 3);
+  } finally {
+    server.closeAllConnections();
+    server.close();
   }
 });
 

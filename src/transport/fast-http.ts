@@ -8,9 +8,10 @@
  * of a pull (docs/performance.md), and a command that uses only this never
  * loads undici.
  *
- * It does what the distribution API needs: one request per connection
- * (`Connection: close`); request bodies of known length; response bodies by
- * Content-Length, chunked or close-delimited. Redirects, authorization and
+ * It does what the distribution API needs: keep-alive connections reused per
+ * origin (streamed uploads get one of their own); request bodies of known
+ * length; response bodies by Content-Length, chunked or close-delimited; no
+ * pipelining, no HTTP/2, no proxies. Redirects, authorization and
  * retries stay with the caller (RegistryHost). Errors carry the codes the
  * rest of the transport knows (ECONNRESET, UND_ERR_BODY_TIMEOUT, ...), so
  * retries and messages work as they do for undici.
@@ -97,8 +98,25 @@ export class FastBody implements AsyncIterable<Buffer> {
   private chunkState: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
   private line = '';
 
-  /** @internal */
-  constructor(private readonly socket: net.Socket, private readonly framing: Framing, private readonly timeoutMs: number) {}
+  private released = false;
+
+  /**
+   * @internal `done` hears once whether the connection may serve another
+   * request (the whole body was read) or must be closed.
+   */
+  constructor(private readonly socket: net.Socket, private readonly framing: Framing, private readonly timeoutMs: number, private readonly done: (reusable: boolean) => void) {
+    if (framing.kind === 'length' && framing.remaining === 0) {
+      // Nothing to read (HEAD, 204, an empty body): complete now.
+      this.finished = true;
+      queueMicrotask(() => this.release(true));
+    }
+  }
+
+  private release(reusable: boolean): void {
+    if (this.released) return;
+    this.released = true;
+    this.done(reusable);
+  }
 
   /** @internal Bytes after the headers, from the socket's read buffer (valid during the call only). */
   onData(buf: Buffer): void {
@@ -238,14 +256,13 @@ export class FastBody implements AsyncIterable<Buffer> {
     return Buffer.concat(parts).toString('utf8');
   }
 
-  /** Discards the body: the connection is never reused, so it is closed. */
+  /** Discards what is left of the body (its connection is closed, unless it was all read). */
   async dump(): Promise<void> {
     this.destroy();
   }
 
   destroy(error?: Error): void {
     if (!this.finished) this.fail(error ?? new CodedError('the body was discarded', 'ERR_STREAM_PREMATURE_CLOSE'));
-    this.socket.destroy();
   }
 
   private waiting = false;
@@ -280,7 +297,7 @@ export class FastBody implements AsyncIterable<Buffer> {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    this.socket.destroy();
+    this.release(this.framing.kind !== 'close' && !this.eofSeen);
     this.settle?.resolve();
   }
 
@@ -288,7 +305,7 @@ export class FastBody implements AsyncIterable<Buffer> {
     if (this.finished) return;
     this.finished = true;
     this.error = e;
-    this.socket.destroy();
+    this.release(false);
     this.settle?.reject(e);
   }
 
@@ -352,46 +369,47 @@ export function fastGet(req: FastRequest): Promise<FastResponse> {
   return fastRequest({ ...req, method: 'GET' });
 }
 
-/** Sends a request and resolves with the status and headers once they have arrived. */
-export function fastRequest(req: FastRequest): Promise<FastResponse> {
-  const u = new URL(req.url);
-  const secure = u.protocol === 'https:';
-  const hostname = u.hostname.replace(/^\[|\]$/g, '');
-  const port = Number(u.port || (secure ? 443 : 80));
-  let head: Buffer | undefined;
-  let body: FastBody | undefined;
+/** What a connection passes on to the request it serves. */
+interface ConnHandler {
+  onBytes(buf: Buffer): void;
+  onEof(): void;
+  onError(e: unknown): void;
+  onTimeout(): void;
+}
 
-  const method = req.method ?? 'GET';
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
-  const fixed = typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.isBuffer(req.body) ? req.body : undefined;
-  const releasing = isReleasingBody(req.body) ? req.body : undefined;
-  const stream = req.body !== undefined && fixed === undefined && !releasing ? (req.body as AsyncIterable<Buffer>) : undefined;
-  if (fixed) headers['content-length'] = String(fixed.length);
-  else if (releasing) headers['content-length'] = String(releasing.length);
-  else if (!stream && ['PUT', 'POST', 'PATCH'].includes(method)) headers['content-length'] = '0';
-  const bodyLength = Number(headers['content-length'] ?? 0);
+/** Idle connections are closed after this long (servers' own idle timeouts are often 5–60 s). */
+const IDLE_MS = 4000;
+/** Idle connections kept per origin and TLS setting. */
+const MAX_IDLE = 8;
+const idle = new Map<string, Conn[]>();
+const tlsIds = new WeakMap<TlsSettings, number>();
+let nextTlsId = 1;
 
-  return new Promise<FastResponse>((resolve, reject) => {
-    if (stream && !Number.isSafeInteger(bodyLength)) {
-      reject(new CodedError('a streamed request body needs a content-length', 'ERR_INVALID_ARG_VALUE'));
-      return;
-    }
-    let settled = false;
+/**
+ * One connection, serving one request at a time; between requests it waits in
+ * `idle` (unref'd, so it never keeps the process alive) until reused or closed.
+ */
+class Conn {
+  readonly socket: net.Socket;
+  handler: ConnHandler | undefined;
+  /** Resolves once connected (and the TLS handshake is done). */
+  readonly ready: Promise<void>;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly key: string, secure: boolean, hostname: string, port: number, t: TlsSettings) {
     const onread = {
       buffer: Buffer.allocUnsafe(READ_BUFFER),
       callback: (n: number, buf: Buffer): boolean => {
-        onBytes(buf.subarray(0, n));
+        if (this.handler) this.handler.onBytes(buf.subarray(0, n));
+        else this.close(); // bytes nobody asked for: the connection is not in a known state
         return true; // pausing is done with socket.pause()
       },
     };
-    let socket: net.Socket;
     if (secure) {
-      const t = req.tls;
       const { context, sessions } = tlsState(t);
       const sessionKey = `${hostname}:${port}`;
       const session = sessions.get(sessionKey);
-      socket = tls.connect({
+      this.socket = tls.connect({
         host: hostname,
         port,
         ...(isIP(hostname) ? {} : { servername: hostname }),
@@ -402,122 +420,251 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
         onread,
       } as tls.ConnectionOptions);
       // The next connection to this server resumes the session (no full handshake).
-      socket.on('session', (s: Buffer) => sessions.set(sessionKey, s));
+      this.socket.on('session', (sess: Buffer) => sessions.set(sessionKey, sess));
     } else {
-      socket = net.connect({ host: hostname, port, onread });
+      this.socket = net.connect({ host: hostname, port, onread });
     }
-    socket.setNoDelay(true);
-    socket.setTimeout(req.timeoutMs);
+    this.socket.setNoDelay(true);
+    this.ready = new Promise<void>((resolve) => this.socket.once(secure ? 'secureConnect' : 'connect', () => resolve()));
+    this.socket.on('error', (e) => (this.handler ? this.handler.onError(e) : this.close()));
+    const eof = (): void => (this.handler ? this.handler.onEof() : this.close());
+    this.socket.on('end', eof);
+    this.socket.on('close', eof);
+    this.socket.on('timeout', () => this.handler?.onTimeout());
+  }
 
-    const failAll = (e: unknown): void => {
-      releasing?.cancel(); // frees its buffers and files, whether or not sending began
-      if (!settled) {
-        settled = true;
-        reject(e);
-      }
-      body?.onError(e);
-      socket.destroy();
-    };
-    const abort = (): void => {
-      const e = new CodedError('the request was aborted', 'ABORT_ERR');
-      e.name = 'AbortError';
-      failAll(e);
-    };
-    if (req.signal?.aborted) {
-      abort();
+  /** Puts the connection back for the next request to the same origin. */
+  park(): void {
+    this.handler = undefined;
+    const s = this.socket;
+    if (s.destroyed || !s.writable) {
+      this.close();
       return;
     }
-    req.signal?.addEventListener('abort', abort, { once: true });
-    socket.on('close', () => req.signal?.removeEventListener('abort', abort));
-    socket.on('timeout', () => {
-      failAll(new CodedError(`no data for ${Math.round(req.timeoutMs / 1000)} s`, body ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT'));
-    });
-    socket.on('error', failAll);
-    const onEof = (): void => {
-      if (body) body.onEnd();
-      else if (head && !/^HTTP\/1\.[01] /.test(head.toString('latin1', 0, 9))) failAll(protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(head.toString('latin1', 0, 40))})`));
-      else failAll(new CodedError(head ? 'the connection closed in the middle of the response headers' : 'the connection closed before a response arrived', 'UND_ERR_SOCKET'));
-    };
-    socket.on('end', onEof);
-    socket.on('close', onEof);
-    socket.once(secure ? 'secureConnect' : 'connect', () => {
-      const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`, 'connection: close'];
-      for (const [k, v] of Object.entries(headers)) {
-        if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
-          failAll(new CodedError(`invalid HTTP header ${JSON.stringify(k)}`, 'ERR_INVALID_CHAR'));
+    const list = idle.get(this.key) ?? [];
+    if (list.length >= MAX_IDLE) {
+      this.close();
+      return;
+    }
+    s.setTimeout(0);
+    s.resume(); // a server that closes the idle connection is seen at once
+    s.unref();
+    this.idleTimer = setTimeout(() => this.close(), IDLE_MS);
+    this.idleTimer.unref();
+    list.push(this);
+    idle.set(this.key, list);
+  }
+
+  /** Takes the connection out of the idle list for a request. */
+  take(handler: ConnHandler, timeoutMs: number): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    this.handler = handler;
+    this.socket.ref();
+    this.socket.setTimeout(timeoutMs);
+  }
+
+  close(): void {
+    this.handler = undefined;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const list = idle.get(this.key);
+    const i = list?.indexOf(this) ?? -1;
+    if (list && i >= 0) list.splice(i, 1);
+    this.socket.destroy();
+  }
+}
+
+function takeIdle(key: string): Conn | undefined {
+  const list = idle.get(key);
+  while (list?.length) {
+    const c = list.pop() as Conn;
+    if (!c.socket.destroyed && c.socket.writable) return c;
+    c.close();
+  }
+  return undefined;
+}
+
+/**
+ * Sends a request and resolves with the status and headers once they have
+ * arrived. Requests without a streamed body reuse idle connections to the
+ * same origin; one that finds its reused connection closed before any
+ * response byte is sent again on a new one.
+ */
+export function fastRequest(req: FastRequest): Promise<FastResponse> {
+  const u = new URL(req.url);
+  const secure = u.protocol === 'https:';
+  const hostname = u.hostname.replace(/^\[|\]$/g, '');
+  const port = Number(u.port || (secure ? 443 : 80));
+  const method = req.method ?? 'GET';
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) headers[k.toLowerCase()] = v;
+  const fixed = typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.isBuffer(req.body) ? req.body : undefined;
+  const releasing = isReleasingBody(req.body) ? req.body : undefined;
+  const stream = req.body !== undefined && fixed === undefined && !releasing ? (req.body as AsyncIterable<Buffer>) : undefined;
+  if (fixed) headers['content-length'] = String(fixed.length);
+  else if (releasing) headers['content-length'] = String(releasing.length);
+  else if (!stream && ['PUT', 'POST', 'PATCH'].includes(method)) headers['content-length'] = '0';
+  const bodyLength = Number(headers['content-length'] ?? 0);
+  // Streamed bodies cannot be sent twice: they get a connection of their own.
+  const poolable = !stream && !releasing;
+  let tlsId = tlsIds.get(req.tls);
+  if (tlsId === undefined) {
+    tlsId = nextTlsId++;
+    tlsIds.set(req.tls, tlsId);
+  }
+  const key = `${secure ? 'https' : 'http'}://${hostname}:${port}#${tlsId}`;
+
+  const lines = [`${method} ${u.pathname}${u.search} HTTP/1.1`, `host: ${u.host}`];
+  if (!poolable) lines.push('connection: close');
+  for (const [k, v] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(k) || /[\r\n\0]/.test(v)) {
+      releasing?.cancel();
+      return Promise.reject(new CodedError(`invalid HTTP header ${JSON.stringify(k)}`, 'ERR_INVALID_CHAR'));
+    }
+    if (k !== 'host' && k !== 'connection' && k !== 'transfer-encoding') lines.push(`${k}: ${v}`);
+  }
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  if (stream && !Number.isSafeInteger(bodyLength)) {
+    return Promise.reject(new CodedError('a streamed request body needs a content-length', 'ERR_INVALID_ARG_VALUE'));
+  }
+
+  return new Promise<FastResponse>((resolve, reject) => {
+    let settled = false;
+    const abortError = (): CodedError => Object.assign(new CodedError('the request was aborted', 'ABORT_ERR'), { name: 'AbortError' });
+    if (req.signal?.aborted) {
+      releasing?.cancel();
+      reject(abortError());
+      return;
+    }
+    let current: { conn: Conn; fail: (e: unknown, final?: boolean) => void } | undefined;
+    const onAbort = (): void => current?.fail(abortError(), true);
+    req.signal?.addEventListener('abort', onAbort, { once: true });
+    const finished = (): void => req.signal?.removeEventListener('abort', onAbort);
+
+    const reused = poolable ? takeIdle(key) : undefined;
+    attempt(reused ?? new Conn(key, secure, hostname, port, req.tls), reused !== undefined);
+
+    function attempt(conn: Conn, isReused: boolean): void {
+      let got: Buffer | undefined; // response head bytes so far
+      let body: FastBody | undefined;
+      let sawBytes = false;
+
+      const failAll = (e: unknown, final = false): void => {
+        if (!settled && isReused && !sawBytes && !final) {
+          // The server had closed the idle connection: the request goes again on a new one.
+          conn.close();
+          attempt(new Conn(key, secure, hostname, port, req.tls), false);
           return;
         }
-        if (k !== 'host' && k !== 'connection' && k !== 'transfer-encoding') lines.push(`${k}: ${v}`);
-      }
-      socket.write(`${lines.join('\r\n')}\r\n\r\n`, 'latin1');
-      if (fixed && fixed.length) socket.write(fixed);
-      if (stream) sendStream(stream).catch(failAll);
-      if (releasing) sendReleasing(releasing).catch(failAll);
-    });
-
-    /** Writes a body of reused buffers, each released when written. */
-    async function sendReleasing(src: ReleasingBody): Promise<void> {
-      try {
-        for (;;) {
-          const r = await src.nextChunk();
-          if (!r) return;
-          if (body || socket.destroyed) {
-            r.release();
-            src.cancel();
-            return;
-          }
-          if (!socket.write(r.chunk, () => r.release())) await drained(socket);
+        releasing?.cancel(); // frees its buffers and files, whether or not sending began
+        if (!settled) {
+          settled = true;
+          finished();
+          reject(e);
         }
-      } catch (e) {
-        src.cancel();
-        throw e;
-      }
-    }
+        body?.onError(e);
+        conn.close();
+      };
+      current = { conn, fail: failAll };
 
-    /** Writes a streamed body, waiting for the socket to drain; stops when a response arrives first. */
-    async function sendStream(src: AsyncIterable<Buffer>): Promise<void> {
-      let sent = 0;
-      for await (const chunk of src) {
-        if (body || socket.destroyed) return; // answered (or failed) before the body was all sent
-        sent += chunk.length;
-        if (sent > bodyLength) throw new CodedError(`the request body is longer than its content-length ${bodyLength}`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
-        if (!socket.write(chunk)) await drained(socket);
-      }
-      if (sent !== bodyLength && !body) throw new CodedError(`the request body ended after ${sent} of ${bodyLength} bytes`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
-    }
+      conn.take(
+        {
+          onBytes: (buf) => {
+            sawBytes = true;
+            onBytes(buf);
+          },
+          onEof: () => {
+            if (body) body.onEnd();
+            else if (got && !/^HTTP\/1\.[01] /.test(got.toString('latin1', 0, 9))) failAll(protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(got.toString('latin1', 0, 40))})`));
+            else failAll(new CodedError(got ? 'the connection closed in the middle of the response headers' : 'the connection closed before a response arrived', 'UND_ERR_SOCKET'));
+          },
+          onError: (e) => failAll(e),
+          onTimeout: () => failAll(new CodedError(`no data for ${Math.round(req.timeoutMs / 1000)} s`, body ? 'UND_ERR_BODY_TIMEOUT' : 'UND_ERR_HEADERS_TIMEOUT')),
+        },
+        req.timeoutMs,
+      );
 
-    function onBytes(buf: Buffer): void {
-      if (body) {
-        body.onData(buf);
-        return;
+      const send = (): void => {
+        const socket = conn.socket;
+        if (socket.destroyed || conn.handler === undefined) return;
+        socket.write(head, 'latin1');
+        if (fixed && fixed.length) socket.write(fixed);
+        if (stream) sendStream(socket, stream).catch(failAll);
+        if (releasing) sendReleasing(socket, releasing).catch(failAll);
+      };
+      if (isReused) send();
+      else conn.ready.then(send, () => undefined);
+
+      /** Writes a body of reused buffers, each released when written. */
+      async function sendReleasing(socket: net.Socket, src: ReleasingBody): Promise<void> {
+        try {
+          for (;;) {
+            const r = await src.nextChunk();
+            if (!r) return;
+            if (body || socket.destroyed) {
+              r.release();
+              src.cancel();
+              return;
+            }
+            if (!socket.write(r.chunk, () => r.release())) await drained(socket);
+          }
+        } catch (e) {
+          src.cancel();
+          throw e;
+        }
       }
-      head = head ? Buffer.concat([head, buf]) : Buffer.from(buf);
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0 || end > HEAD_LIMIT) {
-        if (head.length > HEAD_LIMIT) failAll(protocolError(`response headers over ${HEAD_LIMIT / 1024} KiB`));
-        return;
+
+      /** Writes a streamed body, waiting for the socket to drain; stops when a response arrives first. */
+      async function sendStream(socket: net.Socket, src: AsyncIterable<Buffer>): Promise<void> {
+        let sent = 0;
+        for await (const chunk of src) {
+          if (body || socket.destroyed) return; // answered (or failed) before the body was all sent
+          sent += chunk.length;
+          if (sent > bodyLength) throw new CodedError(`the request body is longer than its content-length ${bodyLength}`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
+          if (!socket.write(chunk)) await drained(socket);
+        }
+        if (sent !== bodyLength && !body) throw new CodedError(`the request body ended after ${sent} of ${bodyLength} bytes`, 'ERR_HTTP_CONTENT_LENGTH_MISMATCH');
       }
-      let parsed: { status: number; headers: Record<string, string | string[]> };
-      let framing: Framing;
-      try {
-        parsed = parseHead(head.toString('latin1', 0, end));
-        framing = framingOf(parsed.headers);
-      } catch (e) {
-        failAll(e);
-        return;
+
+      function onBytes(buf: Buffer): void {
+        if (body) {
+          body.onData(buf);
+          return;
+        }
+        got = got ? Buffer.concat([got, buf]) : Buffer.from(buf);
+        const end = got.indexOf('\r\n\r\n');
+        if (end < 0 || end > HEAD_LIMIT) {
+          if (got.length > HEAD_LIMIT) failAll(protocolError(`response headers over ${HEAD_LIMIT / 1024} KiB`));
+          return;
+        }
+        let parsed: { status: number; headers: Record<string, string | string[]>; http10: boolean };
+        let framing: Framing;
+        try {
+          parsed = parseHead(got.toString('latin1', 0, end));
+          framing = framingOf(parsed.headers);
+        } catch (e) {
+          failAll(e);
+          return;
+        }
+        const rest = got.subarray(end + 4);
+        got = undefined;
+        if (parsed.status < 200) {
+          // An interim response (100 Continue): the real one follows.
+          if (rest.length) onBytes(rest);
+          return;
+        }
+        if (method === 'HEAD' || parsed.status === 204 || parsed.status === 304) framing = { kind: 'length', remaining: 0 };
+        const keepAlive = poolable && !parsed.http10 && !/\bclose\b/i.test(String(parsed.headers.connection ?? ''));
+        body = new FastBody(conn.socket, framing, req.timeoutMs, (reusable) => {
+          finished();
+          if (reusable && keepAlive && conn.handler !== undefined) conn.park();
+          else conn.close();
+        });
+        settled = true;
+        resolve({ status: parsed.status, headers: parsed.headers, body });
+        body.onData(rest); // kept until someone reads; the socket pauses
       }
-      const rest = head.subarray(end + 4);
-      head = undefined;
-      if (parsed.status < 200) {
-        // An interim response (100 Continue): the real one follows.
-        if (rest.length) onBytes(rest);
-        return;
-      }
-      if (method === 'HEAD' || parsed.status === 204 || parsed.status === 304) framing = { kind: 'length', remaining: 0 };
-      body = new FastBody(socket, framing, req.timeoutMs);
-      settled = true;
-      resolve({ status: parsed.status, headers: parsed.headers, body });
-      body.onData(rest); // kept until someone reads; the socket pauses
     }
   });
 }
@@ -563,7 +710,7 @@ function drained(socket: net.Socket): Promise<void> {
   });
 }
 
-function parseHead(text: string): { status: number; headers: Record<string, string | string[]> } {
+function parseHead(text: string): { status: number; headers: Record<string, string | string[]>; http10: boolean } {
   const lines = text.split('\r\n');
   const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
   if (!m) throw protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(lines[0]?.slice(0, 40) ?? '')})`);
@@ -576,7 +723,7 @@ function parseHead(text: string): { status: number; headers: Record<string, stri
     const prev = headers[k];
     headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
   }
-  return { status: Number(m[1]), headers };
+  return { status: Number(m[1]), headers, http10: (lines[0] as string).startsWith('HTTP/1.0') };
 }
 
 function framingOf(headers: Record<string, string | string[]>): Framing {
