@@ -76,6 +76,9 @@ interface ResolvedEndpoint {
   canFallback: boolean;
 }
 
+/** TLS with the system's CAs and nothing else; one object, so its connections and sessions are shared. */
+const SYSTEM_TRUST: TlsSettings = Object.freeze({});
+
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
@@ -259,7 +262,7 @@ export class RegistryHost {
         if (next.origin !== prev.origin) {
           // Never carry credentials to another origin (e.g. blob storage).
           hdrs = Object.fromEntries(Object.entries(hdrs).filter(([k]) => k.toLowerCase() !== 'authorization'));
-          if (next.host !== prev.host) tls = {};
+          if (next.host !== prev.host) tls = SYSTEM_TRUST; // storage behind a redirect: the system's CAs only
         }
         current = next.toString();
         continue;
