@@ -155,6 +155,46 @@ describe('TLS registries', () => {
     }
   });
 
+  test('OCICTL_HTTP=undici (the fallback HTTP client): login, push, pull and copy over TLS + htpasswd, same digests', async () => {
+    const reg = await startRegistry({ tls: true, htpasswd: { admin: 'Harbor12345' } });
+    const sb = await sandbox();
+    // Says, as the process exits, whether undici was loaded.
+    const hook = path.join(sb.dir, 'undici-hook.mjs');
+    await writeFile(hook, "import { createRequire } from 'node:module';\nconst r = createRequire(import.meta.url);\nprocess.on('exit', () => process.stderr.write(`UNDICI ${Object.keys(r.cache).some((k) => k.includes('/node_modules/undici/'))}\\n`));\n");
+    const undici = { env: { OCICTL_HTTP: 'undici', NODE_OPTIONS: `--import=${hook}` } };
+    try {
+      const layout = await tmpDir('ocictl-layout-');
+      const img = await buildImage(layout, 'u', { layers: [{ size: 2 << 20, seed: 11 }, { size: 70_000, seed: 12 }] });
+      await sb.trustCa(reg.host, reg.pki!.caCert);
+      const h = ['--hosts-dir', sb.hostsDir];
+      assert.equal((await sb.ocictl([...h, 'login', reg.host, '-u', 'admin', '--password-stdin'], { ...undici, input: 'Harbor12345' })).code, 0);
+      assert.equal((await sb.ocictl(['copy', '-q', `oci:${layout}:u`, `store:${reg.host}/fallback/app:1`], undici)).code, 0);
+      const push = await sb.ocictl([...h, 'push', `${reg.host}/fallback/app:1`], undici);
+      assert.equal(push.code, 0, push.stderr);
+      assert.match(push.stdout, new RegExp(img.manifestDigest));
+      assert.match(push.stderr, /UNDICI true/, 'the push went through undici');
+      assert.equal((await sb.ocictl(['rmi', `${reg.host}/fallback/app:1`], undici)).code, 0);
+      const pull = await sb.ocictl([...h, 'pull', `${reg.host}/fallback/app:1`], undici);
+      assert.equal(pull.code, 0, pull.stderr);
+      assert.match(pull.stdout, new RegExp(img.manifestDigest));
+      for (const l of img.layers) assert.equal(sha(await readFile(path.join(sb.dataRoot, 'default', 'blobs', 'sha256', l.digest.slice(7)))), l.digest);
+      const copy = await sb.ocictl([...h, 'copy', '-q', `${reg.host}/fallback/app:1`, `${reg.host}/fallback/copy:1`], undici);
+      assert.equal(copy.code, 0, copy.stderr);
+      assert.equal(copy.stdout.trim(), img.manifestDigest);
+      // By default no command loads undici: the same pull and push through fast-http.
+      const fast = { env: { NODE_OPTIONS: `--import=${hook}` } };
+      const again = await sb.ocictl([...h, 'pull', `${reg.host}/fallback/copy:1`], fast);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /UNDICI false/);
+      const pushFast = await sb.ocictl([...h, 'push', `${reg.host}/fallback/copy:1`], fast);
+      assert.equal(pushFast.code, 0, pushFast.stderr);
+      assert.match(pushFast.stderr, /UNDICI false/);
+    } finally {
+      await reg.stop();
+      await sb.cleanup();
+    }
+  });
+
   test('--insecure-registry on a plain-HTTP port falls back to HTTP and may send credentials there', async () => {
     const reg = await startRegistry({ htpasswd: { admin: 'Harbor12345' } });
     const sb = await sandbox();
