@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
-import { SLAB_BYTES, acquireSlab, releaseSlab } from '../util/slabs.js';
+import { SLAB_BYTES, SlabGate, gatedSlab } from '../util/slabs.js';
 
 type Chunk = { chunk: Buffer; release: () => void };
 
@@ -21,44 +21,13 @@ type Chunk = { chunk: Buffer; release: () => void };
  */
 const MAX_HELD = 2;
 
-/** A counter of held slabs that producers can wait on. */
-class Holding {
-  held = 0;
-  private waiters: (() => void)[] = [];
-
-  acquire(): Buffer {
-    this.held++;
-    return acquireSlab();
-  }
-
-  /** A release function for `slab` that works once. */
-  releaser(slab: Buffer): () => void {
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      releaseSlab(slab);
-      this.held--;
-      this.waiters.shift()?.();
-    };
-  }
-
-  async room(): Promise<void> {
-    while (this.held >= MAX_HELD) await new Promise<void>((r) => this.waiters.push(r));
-  }
-
-  wakeAll(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-}
-
 /** A file's first `length` bytes, read ahead one slab at a time. */
 export class FileSlabBody implements ReleasingBody {
   private fh: Promise<FileHandle> | undefined;
   private pos = 0;
   private ahead: Promise<Chunk | null> | undefined;
   private cancelled = false;
-  private readonly slabs = new Holding();
+  private readonly slabs = new SlabGate(MAX_HELD);
 
   constructor(private readonly file: string, readonly length: number) {}
 
@@ -84,8 +53,7 @@ export class FileSlabBody implements ReleasingBody {
     this.fh ??= fs.open(this.file, 'r');
     const fh = await this.fh;
     await this.slabs.room();
-    const slab = this.slabs.acquire();
-    const release = this.slabs.releaser(slab);
+    const { slab, release } = gatedSlab(this.slabs);
     const start = this.pos;
     const n = Math.min(SLAB_BYTES, this.length - start);
     this.pos += n;
@@ -134,7 +102,7 @@ export class VerifiedSlabPipe implements ReleasingBody {
   private failure: unknown;
   private cancelled = false;
   private wakeConsumer: (() => void) | undefined;
-  private readonly slabs = new Holding();
+  private readonly slabs = new SlabGate(MAX_HELD);
 
   constructor(
     private readonly desc: Descriptor,
@@ -155,8 +123,7 @@ export class VerifiedSlabPipe implements ReleasingBody {
       let off = 0;
       while (off < c.length) {
         if (!this.cur) {
-          const slab = this.slabs.acquire();
-          this.cur = { slab, release: this.slabs.releaser(slab) };
+          this.cur = gatedSlab(this.slabs);
           this.fill = 0;
         }
         const n = Math.min(c.length - off, SLAB_BYTES - this.fill);
@@ -170,7 +137,7 @@ export class VerifiedSlabPipe implements ReleasingBody {
       }
       // A queued slab may go now that bytes follow it: a consumer waiting for that must hear of it.
       this.wake();
-      return this.slabs.held < MAX_HELD;
+      return this.slabs.open;
     },
     ready: async () => {
       await this.slabs.room();

@@ -19,7 +19,7 @@ import { MediaType, isIndexType, isManifestType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { pidAlive, withLock } from '../util/lock.js';
-import { DIRECT_ALIGN, SLAB_BYTES, acquireSlab, releaseSlab } from '../util/slabs.js';
+import { DIRECT_ALIGN, SLAB_BYTES, SlabGate, acquireSlab, releaseSlab } from '../util/slabs.js';
 import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
 
 export const NAME_ANNOTATION = 'io.containerd.image.name';
@@ -433,8 +433,8 @@ class FileIngest implements IngestWriter {
   private batchBytes = 0;
   private slab: Buffer | undefined;
   private slabFill = 0;
-  private slabsOut = 0;
-  private waiter: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  /** Slabs being written. */
+  private readonly out = new SlabGate(SLABS_PER_BLOB);
   private failed: unknown;
   private done = false;
 
@@ -491,36 +491,24 @@ class FileIngest implements IngestWriter {
       off += n;
       if (this.slabFill === SLAB_BYTES) this.flushSlab();
     }
-    return this.slabsOut < SLABS_PER_BLOB;
+    return this.out.open;
   }
 
-  ready(): Promise<void> {
-    if (this.failed) return Promise.reject(this.failed);
-    if (this.slabsOut < SLABS_PER_BLOB) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
+  async ready(): Promise<void> {
+    if (this.failed) throw this.failed;
+    await this.out.room();
+    if (this.failed) throw this.failed;
   }
 
-  private wake(): void {
-    const w = this.waiter;
-    if (!w) return;
-    if (this.failed) w.reject(this.failed);
-    else if (this.slabsOut < SLABS_PER_BLOB) w.resolve();
-    else return;
-    this.waiter = undefined;
-  }
-
+  /** Keeps a write among the pending ones until it settles; its failure fails the blob. */
   private track(p: Promise<void>): void {
     const t: Promise<void> = p.then(
       () => {
         this.pending.delete(t);
-        this.wake();
       },
       (e: unknown) => {
         this.pending.delete(t);
         this.failed ??= e;
-        this.wake();
       },
     );
     this.pending.add(t);
@@ -547,7 +535,7 @@ class FileIngest implements IngestWriter {
     if (!buf || n === 0) return;
     this.slab = undefined;
     this.slabFill = 0;
-    this.slabsOut++;
+    this.out.enter();
     const pos = this.written - n;
     const aligned = pos % DIRECT_ALIGN === 0 && n % DIRECT_ALIGN === 0;
     const write = aligned && !directRefused
@@ -562,8 +550,12 @@ class FileIngest implements IngestWriter {
             : writeAll(this.fh, buf, n, pos),
         )
       : writeAll(this.fh, buf, n, pos);
-    this.track(write.finally(() => {
-      this.slabsOut--;
+    // The failure is recorded before the slab's room is given back, so a waiting ready() sees it.
+    this.track(write.catch((e: unknown) => {
+      this.failed ??= e;
+      throw e;
+    }).finally(() => {
+      this.out.leave();
       releaseSlab(buf);
     }));
   }

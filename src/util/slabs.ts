@@ -29,5 +29,56 @@ export function releaseSlab(b: Buffer): void {
   if (free.length < MAX_FREE) free.push(b);
 }
 
+/**
+ * How many slabs one producer has in use, with a limit it waits on (one slab
+ * goes out while the next fills): the backpressure of every slab writer.
+ */
+export class SlabGate {
+  private inUse = 0;
+  private waiters: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {}
+
+  /** Whether another slab may be taken without waiting. */
+  get open(): boolean {
+    return this.inUse < this.limit;
+  }
+
+  enter(): void {
+    this.inUse++;
+  }
+
+  leave(): void {
+    this.inUse--;
+    this.waiters.shift()?.();
+  }
+
+  /** Resolves once a slab may be taken. */
+  async room(): Promise<void> {
+    while (this.inUse >= this.limit) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  /** Wakes every waiter (a producer that is being cancelled). */
+  wakeAll(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+}
+
+/** A slab counted against `gate`, and its release (which works once). */
+export function gatedSlab(gate: SlabGate): { slab: Buffer; release: () => void } {
+  gate.enter();
+  const slab = acquireSlab();
+  let done = false;
+  return {
+    slab,
+    release: () => {
+      if (done) return;
+      done = true;
+      releaseSlab(slab);
+      gate.leave();
+    },
+  };
+}
+
 /** Alignment (offset and length) of a write that may go through O_DIRECT. */
 export const DIRECT_ALIGN = 4096;
