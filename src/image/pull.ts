@@ -12,7 +12,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
 import { isRetryableNetworkError, isTransportError, networkError } from '../transport/errors.js';
-import { FastBody } from '../transport/fast-http.js';
+import { pumpBody } from '../transport/fast-http.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -169,22 +169,15 @@ async function fetchBlob(
             emit({ type: 'blob-progress', digest: desc.digest, bytes: writer.offset, size: desc.size });
           }
         };
-        if (body instanceof FastBody) {
-          // Borrowed bytes from the socket's read buffer, copied by the writer into reused slabs.
-          await body.pump({
-            take: (chunk) => {
-              const more = writer.take(chunk);
-              counted(chunk.length);
-              return more;
-            },
-            ready: () => writer.ready(),
-          });
-        } else {
-          for await (const chunk of body) {
-            await writer.write(chunk);
+        // Borrowed bytes from the socket's read buffer, copied by the writer into reused slabs.
+        await pumpBody(body, {
+          take: (chunk) => {
+            const more = writer.take(chunk);
             counted(chunk.length);
-          }
-        }
+            return more;
+          },
+          ready: () => writer.ready(),
+        });
         await writer.commit();
         emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'downloaded', kind });
         return;

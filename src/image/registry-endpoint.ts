@@ -5,7 +5,7 @@
  * when both are on one registry.
  */
 import type { Readable } from 'node:stream';
-import { type BorrowedSink, FastBody } from '../transport/fast-http.js';
+import { type BorrowedSink, pumpBody } from '../transport/fast-http.js';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { Reference } from '../reference/reference.js';
@@ -50,8 +50,7 @@ export class RegistrySource implements ImageSource {
 
   async pumpBlob(desc: Descriptor, sink: BorrowedSink): Promise<void> {
     const { body } = await this.client.openBlob(this.ref, desc);
-    if (body instanceof FastBody) return body.pump(sink);
-    for await (const c of body) if (!sink.take(c)) await sink.ready();
+    await pumpBody(body, sink);
   }
 
   async close(): Promise<void> {

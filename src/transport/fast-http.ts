@@ -60,6 +60,12 @@ export interface FastResponse {
 
 const HEAD_LIMIT = 64 * 1024;
 
+/** Hands a response body to a borrowing sink: pumped when it is a FastBody, else chunk by chunk (undici's). */
+export async function pumpBody(body: AsyncIterable<Buffer>, sink: BorrowedSink): Promise<void> {
+  if (body instanceof FastBody) return body.pump(sink);
+  for await (const c of body) if (!sink.take(c)) await sink.ready();
+}
+
 /** A GET (the request's method is ignored). */
 export function fastGet(req: FastRequest): Promise<FastResponse> {
   return fastRequest({ ...req, method: 'GET' });
