@@ -76,6 +76,10 @@ interface ResolvedEndpoint {
   canFallback: boolean;
 }
 
+/** What an exchange takes from the request beyond method, URL, headers and body. */
+type ExchangeOptions = Pick<HostRequest, 'signal' | 'highWaterMark'>;
+type Exchanged = { statusCode: number; headers: HostResponse['headers']; body: ResponseBody };
+
 /** TLS with the system's CAs and nothing else; one object, so its connections and sessions are shared. */
 const SYSTEM_TRUST: TlsSettings = Object.freeze({});
 
@@ -88,6 +92,8 @@ export class RegistryHost {
   readonly host: string;
   readonly authorizer: Authorizer;
   private endpoints = new Map<Capability, Promise<ResolvedEndpoint>>();
+  /** TLS settings of token services on other hosts, by host. */
+  private tokenServiceTls = new Map<string, TlsSettings>();
   private readonly retryPolicy: RetryPolicy;
 
   constructor(private readonly opts: HostOptions) {
@@ -245,13 +251,10 @@ export class RegistryHost {
     let current = url;
     let hdrs = headers;
     let tls = ep.tls;
-    const fast = this.opts.http !== 'undici';
     for (let hop = 0; hop < 6; hop++) {
       const t0 = Date.now();
       this.debug(`> ${method} ${redactUrl(current)}`);
-      const r = fast
-        ? await this.fastSend(method, current, hdrs, body, tls, req)
-        : await this.undiciRequest(method, current, hdrs, body, tls, req);
+      const r = await this.exchange(method, current, hdrs, body, tls, req);
       this.debug(`< ${r.statusCode} ${method} ${redactUrl(current)} (${Date.now() - t0} ms)`);
       const loc = r.headers.location;
       if ([301, 302, 303, 307, 308].includes(r.statusCode) && typeof loc === 'string' && (method === 'GET' || method === 'HEAD')) {
@@ -272,13 +275,18 @@ export class RegistryHost {
     throw new OcictlError('REGISTRY_ERROR', `${this.host} redirected too many times`);
   }
 
-  private async fastSend(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+  /** One request and its response head, on the HTTP client in use (fast-http, or undici). */
+  private exchange(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: ExchangeOptions = {}): Promise<Exchanged> {
+    return this.opts.http === 'undici' ? this.undiciRequest(method, url, headers, body, tls, req) : this.fastSend(method, url, headers, body, tls, req);
+  }
+
+  private async fastSend(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: ExchangeOptions): Promise<Exchanged> {
     const b = typeof body === 'function' ? await body() : body;
     const f = await fastRequest({ method, url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(b !== undefined ? { body: b } : {}), ...(req.signal ? { signal: req.signal } : {}) });
     return { statusCode: f.status, headers: f.headers, body: f.body };
   }
 
-  private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: HostRequest): Promise<{ statusCode: number; headers: HostResponse['headers']; body: ResponseBody }> {
+  private async undiciRequest(method: string, url: string, headers: Record<string, string>, body: BodySource | undefined, tls: TlsSettings, req: ExchangeOptions): Promise<Exchanged> {
     const { request } = await loadUndici();
     const disp = await this.opts.pool.get(tls);
     const made = typeof body === 'function' ? await body() : body;
@@ -304,24 +312,20 @@ export class RegistryHost {
         hint: sameHost ? `pass --insecure-registry to allow it for ${this.host}` : `it is not ${this.host} itself, which --insecure-registry covers; serve the token service over HTTPS`,
       });
     }
-    let tls: TlsSettings;
-    if (sameHost) tls = ep.tls;
-    else {
+    let tls: TlsSettings | undefined = sameHost ? ep.tls : this.tokenServiceTls.get(u.host);
+    if (!tls) {
+      // A token service on another host: its own hosts-dir settings, read once (one object, so its connections are reused).
       const s = await loadHostSettings(u.host, this.opts.hostsDirs);
       const e = s.endpoints[0];
       tls = { ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true };
+      this.tokenServiceTls.set(u.host, tls);
     }
     let attempt = 0;
     for (;;) {
       try {
         this.debug(`> ${r.method} ${redactUrl(r.url)}`);
         const headers = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers };
-        const res =
-          this.opts.http !== 'undici'
-            ? await fastRequest({ method: r.method, url: r.url, headers, tls, timeoutMs: this.opts.timeoutMs ?? 60_000, ...(r.body !== undefined ? { body: r.body } : {}) }).then((f) => ({ statusCode: f.status, headers: f.headers, body: f.body }))
-            : await loadUndici().then(async ({ request }) =>
-                request(r.url, { method: r.method, headers, ...(r.body !== undefined ? { body: r.body } : {}), dispatcher: await this.opts.pool.get(tls) }),
-              );
+        const res = await this.exchange(r.method, r.url, headers, r.body, tls);
         const text = await res.body.text();
         this.debug(`< ${res.statusCode} ${r.method} ${redactUrl(r.url)}`);
         if (RETRYABLE_STATUS.has(res.statusCode) && attempt < this.retryPolicy.retries) {
