@@ -171,6 +171,7 @@ export async function uploadFrom(
   const onLocation = (loc: string, offset: number): void => {
     session = { location: loc, offset };
   };
+  // blob-progress at most once a MiB (and at the end), counted from where an attempt starts.
   let lastProgress = 0;
   const progress = (sent: number): void => {
     if (sent - lastProgress >= 1 << 20 || sent === desc.size) {
@@ -182,7 +183,7 @@ export async function uploadFrom(
     const counting = (from: number) => async (): Promise<import('node:stream').Readable> => {
       const s = await open();
       let sent = from;
-      let last = from;
+      lastProgress = from;
       async function* counted(): AsyncGenerator<Buffer> {
         let skip = from;
         for await (const chunk of s as AsyncIterable<Buffer>) {
@@ -196,10 +197,7 @@ export async function uploadFrom(
             skip = 0;
           }
           sent += c.length;
-          if (sent - last >= 1 << 20 || sent === desc.size) {
-            last = sent;
-            emit({ type: 'blob-progress', digest: desc.digest, bytes: sent, size: desc.size });
-          }
+          progress(sent);
           yield c;
         }
       }

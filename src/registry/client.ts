@@ -259,10 +259,10 @@ export class RegistryClient {
     return this.fail(get, ref, `${push ? 'push' : 'pull'} ${ref}: blob ${digest}`, push);
   }
 
-  /** Opens a blob for reading from `offset` (Range). The caller verifies the bytes. */
   /**
-   * Opens a blob for reading from `offset`. The body is a {@link FastBody},
-   * best read with `pump()`, unless undici is the HTTP client.
+   * Opens a blob for reading from `offset` (Range); the caller verifies the
+   * bytes. The body is a FastBody, best read with `pumpBody()`, unless undici
+   * is the HTTP client.
    */
   async openBlob(ref: Reference, desc: Descriptor, offset = 0): Promise<{ body: ResponseBody; offset: number }> {
     const h = this.host(ref.registry);

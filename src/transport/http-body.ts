@@ -43,6 +43,8 @@ export class FastBody implements AsyncIterable<Buffer> {
   private error: unknown;
   private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
   private paused = false;
+  /** Paused until the sink is ready again. */
+  private waiting = false;
   private chunkLeft = 0;
   private chunkState: 'size' | 'data' | 'data-crlf' | 'trailer' = 'size';
   private line = '';
@@ -213,8 +215,6 @@ export class FastBody implements AsyncIterable<Buffer> {
   destroy(error?: Error): void {
     if (!this.finished) this.fail(error ?? new CodedError('the body was discarded', 'ERR_STREAM_PREMATURE_CLOSE'));
   }
-
-  private waiting = false;
 
   private pause(): void {
     if (this.paused) return;
