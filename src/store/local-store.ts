@@ -52,6 +52,7 @@ export class LocalStore implements ImageStore {
   private readonly blobsDir: string;
   private readonly ingestDir: string;
   private readonly leasesDir: string;
+  private readonly trashDir: string;
   private readonly indexPath: string;
   private readonly lockPath: string;
   private prepared = false;
@@ -61,6 +62,7 @@ export class LocalStore implements ImageStore {
     this.blobsDir = path.join(this.dir, 'blobs', 'sha256');
     this.ingestDir = path.join(this.dir, 'ingest');
     this.leasesDir = path.join(this.dir, 'leases');
+    this.trashDir = path.join(this.dir, 'trash');
     this.indexPath = path.join(this.dir, 'index.json');
     this.lockPath = path.join(this.dir, 'index.json.lock');
   }
@@ -121,6 +123,11 @@ export class LocalStore implements ImageStore {
     for (const f of await fs.readdir(this.leasesDir)) {
       const pid = Number(f.split('-')[0]);
       if (!pidAlive(pid)) await fs.rm(path.join(this.leasesDir, f), { force: true });
+    }
+    // Blobs moved aside by a gc that was killed before it decided: put them back (the next gc decides).
+    for (const f of await fs.readdir(this.trashDir).catch(() => [] as string[])) {
+      const [hex, pid] = f.split('.');
+      if (hex && /^[0-9a-f]{64}$/.test(hex) && !pidAlive(Number(pid))) await this.restore(path.join(this.trashDir, f), hex);
     }
     // Temporary files of an atomic rewrite (index.json, oci-layout) whose writer was killed.
     for (const f of await fs.readdir(this.dir)) {
@@ -334,28 +341,69 @@ export class LocalStore implements ImageStore {
     return seen;
   }
 
+  /** Digests named by the leases of running operations. */
+  private async leased(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const f of await fs.readdir(this.leasesDir)) {
+      const text = await fs.readFile(path.join(this.leasesDir, f), 'utf8').catch(() => '');
+      for (const line of text.split('\n')) if (line) out.add(line);
+    }
+    return out;
+  }
+
+  /**
+   * Removes blobs that neither the index nor a lease reaches.
+   *
+   * A pull adds a digest to its lease and then looks for the blob; it takes no
+   * lock for that. So gc first moves each candidate aside, then reads the
+   * leases again and puts back every blob a lease now names: a pull whose
+   * lease entry came too late for that second read looks after the move and
+   * downloads the blob, one whose entry came in time gets it back. Blobs
+   * moved aside by a gc that was killed are put back by the next run.
+   */
   async gc(): Promise<{ removed: number; bytes: number }> {
     return withLock(this.lockPath, async () => {
       await this.cleanStale();
       const idx = await this.readIndex();
       const keep = await this.reachable(idx.manifests);
-      for (const f of await fs.readdir(this.leasesDir)) {
-        const text = await fs.readFile(path.join(this.leasesDir, f), 'utf8').catch(() => '');
-        for (const line of text.split('\n')) if (line) keep.add(line);
+      for (const d of await this.leased()) keep.add(d);
+      const aside: { hex: string; file: string; size: number }[] = [];
+      for (const f of await fs.readdir(this.blobsDir)) {
+        if (keep.has(`sha256:${f}`)) continue;
+        if (!aside.length) await fs.mkdir(this.trashDir, { recursive: true, mode: 0o700 });
+        const file = path.join(this.trashDir, `${f}.${process.pid}`);
+        const st = await fs.stat(path.join(this.blobsDir, f)).catch(() => undefined);
+        try {
+          await fs.rename(path.join(this.blobsDir, f), file);
+        } catch {
+          continue;
+        }
+        aside.push({ hex: f, file, size: st?.size ?? 0 });
       }
+      const late = aside.length ? await this.leased() : new Set<string>();
       let removed = 0;
       let bytes = 0;
-      for (const f of await fs.readdir(this.blobsDir)) {
-        const d = `sha256:${f}`;
-        if (keep.has(d)) continue;
-        const p = path.join(this.blobsDir, f);
-        const st = await fs.stat(p).catch(() => undefined);
-        await fs.rm(p, { force: true });
-        removed++;
-        bytes += st?.size ?? 0;
+      for (const a of aside) {
+        if (late.has(`sha256:${a.hex}`)) await this.restore(a.file, a.hex);
+        else {
+          await fs.rm(a.file, { force: true });
+          removed++;
+          bytes += a.size;
+        }
       }
       return { removed, bytes };
     }, { what: `store ${this.namespace}` });
+  }
+
+  /** Puts a verified blob moved aside by gc back, unless a fresh copy is already there. */
+  private async restore(file: string, hex: string): Promise<void> {
+    const dest = path.join(this.blobsDir, hex);
+    try {
+      await fs.link(file, dest);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    await fs.rm(file, { force: true });
   }
 }
 
