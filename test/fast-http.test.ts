@@ -1,7 +1,8 @@
 // The minimal blob GET (src/transport/fast-http.ts) against real Node HTTP and TLS servers and a raw
 // socket server that frames responses by hand: Content-Length, chunked (sizes split across reads,
 // extensions, trailers), close-delimited, interim 1xx, truncation, stalls, backpressure, TLS trust.
-// Then the slab writer behind it (FileIngest.take): bytes on disk, digests, O_DIRECT and not.
+// Direct reads into lent memory. Then the slab writer behind it (FileIngest.take/space): bytes on disk,
+// digests, O_DIRECT and not.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
@@ -15,6 +16,7 @@ import { tmpDir } from '../fixtures/proc.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { SLAB_BYTES } from '../src/util/slabs.js';
 import { isRetryableNetworkError, networkError } from '../src/transport/errors.js';
+import type { TlsSettings } from '../src/transport/dispatchers.js';
 import { type BorrowedSink, fastGet, fastRequest } from '../src/transport/fast-http.js';
 
 let work: string;
@@ -321,7 +323,93 @@ test('TLS: verified against a given CA, refused without it, skipped with skipVer
   }
 });
 
-test('slab writer: borrowed bytes in odd pieces land on disk exactly, verified; mixed with owned chunks; aborted leaves nothing', async () => {
+/**
+ * A sink that lends memory for direct reads (space/filled) in uneven pieces and asks to wait now and
+ * then; it also takes copied bytes (take), which is what a body that cannot be read directly uses.
+ */
+function lender(size: number): BorrowedSink & { bytes(): Buffer; direct: number; copied: number; arena: Buffer } {
+  const arena = Buffer.alloc(size + 64 * 1024, 0xa5);
+  let pos = 0;
+  let lent = 0;
+  let calls = 0;
+  const sink = {
+    arena,
+    direct: 0,
+    copied: 0,
+    take(c: Buffer): boolean {
+      c.copy(arena, pos);
+      pos += c.length;
+      sink.copied += c.length;
+      return ++calls % 5 !== 0;
+    },
+    ready: () => new Promise<void>((r) => setTimeout(r, 1)),
+    space(max: number): Buffer {
+      lent = Math.min(max, [7, 4096, 65_536, 300_000, 1 << 20][calls % 5] as number);
+      return arena.subarray(pos, pos + lent);
+    },
+    filled(n: number): boolean {
+      assert.ok(n > 0 && n <= lent, `filled ${n} of ${lent} lent`);
+      pos += n;
+      sink.direct += n;
+      return ++calls % 5 !== 0;
+    },
+    bytes: () => arena.subarray(0, pos),
+  };
+  return sink;
+}
+
+test('direct reads: Content-Length bodies land straight in lent memory, exactly, over HTTP and TLS; the connection is reused intact', async () => {
+  const first = randomBytes(2 * 1024 * 1024 + 333);
+  const second = randomBytes(900_001);
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    const data = req.url?.endsWith('/2') ? second : first;
+    res.setHeader('content-length', data.length);
+    res.end(data);
+  };
+  const plain = http.createServer(handler);
+  const secure = https.createServer({ cert: await readFile(pki.serverCert), key: await readFile(pki.serverKey) }, handler);
+  const plainPort = await listen(plain);
+  const securePort = await listen(secure);
+  try {
+    for (const [base, tls] of [[`http://127.0.0.1:${plainPort}`, {}], [`https://127.0.0.1:${securePort}`, { ca: [pki.caPem] }]] as [string, TlsSettings][]) {
+      let localPort: number | undefined;
+      for (const [p, data] of [['/1', first], ['/2', second], ['/1', first]] as const) {
+        const r = await fastGet({ url: `${base}/v2/x${p}`, headers: {}, tls, timeoutMs: 5000 });
+        assert.equal(r.status, 200);
+        const sink = lender(data.length);
+        await r.body.pump(sink);
+        assert.ok(sink.bytes().equals(data), `${base}${p}: every byte, in order`);
+        // Copied: what came with the head, and the read chosen before pump() began (up to 256 KiB each).
+        assert.ok(sink.copied <= 2 * 256 * 1024 && sink.direct === data.length - sink.copied, `${base}${p}: the rest read directly (${sink.direct} direct, ${sink.copied} copied)`);
+        assert.ok(sink.arena.subarray(data.length).every((b) => b === 0xa5), `${base}${p}: nothing written past the body`);
+        // The same connection served every request: nothing of the next response went into lent memory.
+        const port = ((r.body as unknown as { socket: net.Socket }).socket).localPort;
+        localPort ??= port;
+        assert.equal(port, localPort, `${base}${p}: the connection is reused`);
+      }
+    }
+    // A chunked body is never read directly: its framing is in the bytes.
+    const chunked = http.createServer((_req, res) => {
+      res.write(first.subarray(0, 100_000));
+      res.end(first.subarray(100_000, 200_000));
+    });
+    const cPort = await listen(chunked);
+    try {
+      const r = await fastGet({ url: `http://127.0.0.1:${cPort}/v2/x`, headers: {}, tls: {}, timeoutMs: 5000 });
+      const sink = lender(200_000);
+      await r.body.pump(sink);
+      assert.ok(sink.bytes().equals(first.subarray(0, 200_000)));
+      assert.equal(sink.direct, 0);
+    } finally {
+      chunked.close();
+    }
+  } finally {
+    plain.close();
+    secure.close();
+  }
+});
+
+test('slab writer: borrowed bytes in odd pieces land on disk exactly, verified; mixed with lent memory and owned chunks; aborted leaves nothing', async () => {
   for (const root of [path.join(work, 'store-disk'), '/dev/shm']) {
     const dataRoot = root === '/dev/shm' ? await mkdtemp('/dev/shm/ocitest-fastget-') : root;
     try {
@@ -333,8 +421,15 @@ test('slab writer: borrowed bytes in odd pieces land on disk exactly, verified; 
       let at = 0;
       let n = 0;
       while (at < data.length) {
-        const len = Math.min(data.length - at, [1, 4095, 65_536, 199_999, 77][n++ % 5] as number);
-        if (n % 7 === 0) {
+        let len = Math.min(data.length - at, [1, 4095, 65_536, 199_999, 77][n++ % 5] as number);
+        if (n % 3 === 0) {
+          // Lent memory, as a socket reading straight into the slab: at most what was asked, up to the slab's end.
+          const room = w.space(len);
+          assert.ok(room.length > 0 && room.length <= len);
+          len = room.length;
+          data.copy(room, 0, at, at + len);
+          if (!w.filled(len)) await w.ready();
+        } else if (n % 7 === 0) {
           await w.write(Buffer.from(data.subarray(at, at + len))); // an owned chunk between borrowed ones
         } else {
           data.copy(scratch, 0, at, at + len);

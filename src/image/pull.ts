@@ -177,6 +177,13 @@ async function fetchBlob(
             return more;
           },
           ready: () => writer.ready(),
+          // The socket reads straight into the store's slabs.
+          space: (max) => writer.space(max),
+          filled: (n) => {
+            const more = writer.filled(n);
+            counted(n);
+            return more;
+          },
         });
         await writer.commit();
         emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'downloaded', kind });

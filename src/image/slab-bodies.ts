@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
-import { SLAB_BYTES, SlabGate, gatedSlab } from '../util/slabs.js';
+import { type GatedSlab, SLAB_BYTES, SlabGate, gatedSlab } from '../util/slabs.js';
 
 type Chunk = { chunk: Buffer; release: () => void };
 
@@ -85,6 +85,8 @@ export class FileSlabBody implements ReleasingBody {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * A blob pumped from a source (a registry GET) into slabs, hashed on the way,
  * and handed out as an upload body. The last slab is handed out only once
@@ -95,7 +97,7 @@ export class VerifiedSlabPipe implements ReleasingBody {
   private readonly hash = createHash('sha256');
   private seen = 0;
   private queue: Chunk[] = [];
-  private cur: { slab: Buffer; release: () => void } | undefined;
+  private cur: GatedSlab | undefined;
   private fill = 0;
   private started = false;
   private verified = false;
@@ -115,10 +117,7 @@ export class VerifiedSlabPipe implements ReleasingBody {
   private readonly sink: BorrowedSink = {
     take: (c) => {
       if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
-      this.seen += c.length;
-      if (this.seen > this.desc.size) {
-        throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} from ${this.where} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the source served wrong content; nothing was stored' });
-      }
+      this.count(c.length);
       this.hash.update(c);
       let off = 0;
       while (off < c.length) {
@@ -143,7 +142,40 @@ export class VerifiedSlabPipe implements ReleasingBody {
       await this.slabs.room();
       if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
     },
+    // The source's socket reads straight into the slab being filled.
+    space: (max) => {
+      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+      // No new slab while the gate is shut: held for a read that has not come, it would keep the
+      // queued slab (maybe the blob's last) from going, and the gate from opening. Bytes that do
+      // come are taken (copied) as before.
+      if (!this.cur && !this.slabs.open) return EMPTY;
+      if (!this.cur) {
+        this.cur = gatedSlab(this.slabs);
+        this.fill = 0;
+      }
+      return this.cur.slab.subarray(this.fill, this.fill + Math.min(max, SLAB_BYTES - this.fill));
+    },
+    filled: (n) => {
+      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+      const cur = this.cur as { slab: Buffer; release: () => void };
+      this.count(n);
+      this.hash.update(cur.slab.subarray(this.fill, this.fill + n));
+      this.fill += n;
+      if (this.fill === SLAB_BYTES) {
+        this.queue.push({ chunk: cur.slab, release: cur.release });
+        this.cur = undefined;
+      }
+      this.wake();
+      return this.slabs.open;
+    },
   };
+
+  private count(n: number): void {
+    this.seen += n;
+    if (this.seen > this.desc.size) {
+      throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} from ${this.where} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the source served wrong content; nothing was stored' });
+    }
+  }
 
   private wake(): void {
     const w = this.wakeConsumer;
@@ -194,7 +226,8 @@ export class VerifiedSlabPipe implements ReleasingBody {
     if (this.cancelled) return;
     this.cancelled = true;
     for (const c of this.queue.splice(0)) c.release();
-    this.cur?.release();
+    // The slab being filled may be where the source's socket reads next: it leaves the gate but is never reused.
+    this.cur?.drop();
     this.cur = undefined;
     this.slabs.wakeAll();
     this.wake();

@@ -436,7 +436,7 @@ async function writevAll(fh: FileHandle, bufs: Buffer[], pos: number): Promise<v
 }
 
 /** Slabs one blob may have filled or being written before take() asks to wait. */
-const SLABS_PER_BLOB = 3;
+const SLABS_PER_BLOB = 1;
 
 /** Set when an O_DIRECT write was refused: the rest of this process writes buffered. */
 let directRefused = false;
@@ -469,7 +469,8 @@ async function writeAll(fh: FileHandle, buf: Buffer, length: number, pos: number
  * without waiting for each other (bounded), so hashing overlaps disk I/O.
  * Two ways in: `write()` hands over chunks it owns (batched into writev),
  * `take()` copies borrowed bytes into reused slabs (see slabs.ts), written
- * with O_DIRECT where the file system allows it.
+ * with O_DIRECT where the file system allows it, and `space()`/`filled()`
+ * let a socket read straight into those slabs.
  */
 class FileIngest implements IngestWriter {
   private hash: Hash = createHash('sha256');
@@ -539,6 +540,26 @@ class FileIngest implements IngestWriter {
       off += n;
       if (this.slabFill === SLAB_BYTES) this.flushSlab();
     }
+    return this.out.open;
+  }
+
+  space(max: number): Buffer {
+    this.flush();
+    if (!this.slab) {
+      this.slab = acquireSlab();
+      this.slabFill = 0;
+    }
+    return this.slab.subarray(this.slabFill, this.slabFill + Math.min(max, SLAB_BYTES - this.slabFill));
+  }
+
+  filled(n: number): boolean {
+    const slab = this.slab;
+    if (!slab || this.slabFill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
+    this.checkSize(n);
+    this.hash.update(slab.subarray(this.slabFill, this.slabFill + n));
+    this.slabFill += n;
+    this.written += n;
+    if (this.slabFill === SLAB_BYTES) this.flushSlab();
     return this.out.open;
   }
 
@@ -642,10 +663,8 @@ class FileIngest implements IngestWriter {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    if (this.slab) {
-      releaseSlab(this.slab);
-      this.slab = undefined;
-    }
+    // Not given back for reuse: a socket may still have been lent part of it (space()).
+    this.slab = undefined;
     await this.drain().catch(() => undefined);
     await this.closeDirect().catch(() => undefined);
     await this.fh.close().catch(() => undefined);

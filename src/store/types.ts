@@ -27,6 +27,10 @@ export interface IngestWriter {
   take(chunk: Buffer): boolean;
   /** Resolves when `take()` can be called again; rejects when a write failed. */
   ready(): Promise<void>;
+  /** Writable memory for the next bytes (at most `max`), so a socket reads straight into it; reported with `filled()`. */
+  space(max: number): Buffer;
+  /** `n` bytes were put into the memory `space()` gave; false as for `take()`. */
+  filled(n: number): boolean;
   /** Verifies size and digest, then moves the blob into place. Throws DIGEST_MISMATCH / SIZE_MISMATCH. */
   commit(): Promise<void>;
   /** Discards what was written. */

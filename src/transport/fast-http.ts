@@ -155,6 +155,8 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
             sawBytes = true;
             onBytes(buf);
           },
+          readInto: () => body?.readInto(),
+          onDirect: (n) => body?.onDirect(n),
           onEof: () => {
             if (body) body.onEnd();
             else if (got && !/^HTTP\/1\.[01] /.test(got.toString('latin1', 0, 9))) failAll(protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(got.toString('latin1', 0, 40))})`));

@@ -12,6 +12,15 @@ export interface BorrowedSink {
   take(chunk: Buffer): boolean;
   /** Resolves when the sink can take more; rejects when it failed. */
   ready(): Promise<void>;
+  /**
+   * Optional, with `filled`: memory (at most `max` bytes) the socket may read
+   * the next body bytes into, so they are not copied at all; an empty buffer
+   * declines (the bytes then come through `take`). It must stay the sink's
+   * until `filled` reports what landed there or the body ends.
+   */
+  space?(max: number): Buffer;
+  /** `n` bytes were read into the memory `space` gave; false as for `take`. */
+  filled?(n: number): boolean;
 }
 
 /** Chunks the async iterator yields. */
@@ -80,6 +89,40 @@ export class FastBody implements AsyncIterable<Buffer> {
     }
     try {
       if (!this.decode(buf) && !this.finished) this.waitForSink();
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /**
+   * @internal Where the socket may read the next bytes: straight into the
+   * sink's memory, while a Content-Length body is being pumped and the sink
+   * offers it; else undefined (the connection's own buffer). Memory is lent
+   * while the sink makes the socket wait too: the read comes after it resumes.
+   */
+  readInto(): Buffer | undefined {
+    const f = this.framing;
+    if (this.finished || f.kind !== 'length' || f.remaining === 0) return undefined;
+    const sink = this.sink;
+    if (!sink?.space || !sink.filled) return undefined;
+    try {
+      const b = sink.space(f.remaining);
+      return b.length > 0 && b.length <= f.remaining ? b : undefined;
+    } catch (e) {
+      this.fail(e); // called from the socket's read path: nothing may be thrown there
+      return undefined;
+    }
+  }
+
+  /** @internal `n` bytes were read into the memory readInto() gave. */
+  onDirect(n: number): void {
+    if (this.finished) return;
+    const f = this.framing as { kind: 'length'; remaining: number };
+    try {
+      f.remaining -= n;
+      const more = (this.sink as Required<BorrowedSink>).filled(n);
+      if (f.remaining === 0) this.finish();
+      else if (!more) this.waitForSink();
     } catch (e) {
       this.fail(e);
     }

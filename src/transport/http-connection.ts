@@ -13,6 +13,10 @@ const READ_BUFFER = 256 * 1024;
 /** What a connection passes on to the request it serves. */
 export interface ConnHandler {
   onBytes(buf: Buffer): void;
+  /** Memory for the next read instead of the connection's buffer (see FastBody.readInto). */
+  readInto?(): Buffer | undefined;
+  /** `n` bytes were read into the memory readInto() gave. */
+  onDirect?(n: number): void;
   onEof(): void;
   onError(e: unknown): void;
   onTimeout(): void;
@@ -38,11 +42,21 @@ export class Conn {
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly key: string, secure: boolean, hostname: string, port: number, t: TlsSettings) {
+    const own = Buffer.allocUnsafe(READ_BUFFER);
+    // Memory the handler lent for the next read (asked for after every read).
+    let lent: Buffer | undefined;
     const onread = {
-      buffer: Buffer.allocUnsafe(READ_BUFFER),
+      buffer: (): Buffer => {
+        lent = this.handler?.readInto?.();
+        return lent ?? own;
+      },
       callback: (n: number, buf: Buffer): boolean => {
-        if (this.handler) this.handler.onBytes(buf.subarray(0, n));
-        else this.close(); // bytes nobody asked for: the connection is not in a known state
+        const into = lent;
+        lent = undefined;
+        const h = this.handler;
+        if (!h) this.close(); // bytes nobody asked for: the connection is not in a known state
+        else if (into && buf.buffer === into.buffer && buf.byteOffset === into.byteOffset && h.onDirect) h.onDirect(n);
+        else h.onBytes(buf.subarray(0, n));
         return true; // pausing is done with socket.pause()
       },
     };

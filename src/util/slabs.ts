@@ -64,20 +64,26 @@ export class SlabGate {
   }
 }
 
-/** A slab counted against `gate`, and its release (which works once). */
-export function gatedSlab(gate: SlabGate): { slab: Buffer; release: () => void } {
+export interface GatedSlab {
+  slab: Buffer;
+  /** Gives the slab back for reuse (once). */
+  release: () => void;
+  /** Leaves the gate without giving the slab back: memory a socket may still read into is never reused. */
+  drop: () => void;
+}
+
+/** A slab counted against `gate`. */
+export function gatedSlab(gate: SlabGate): GatedSlab {
   gate.enter();
   const slab = acquireSlab();
   let done = false;
-  return {
-    slab,
-    release: () => {
-      if (done) return;
-      done = true;
-      releaseSlab(slab);
-      gate.leave();
-    },
+  const leave = (reuse: boolean): void => {
+    if (done) return;
+    done = true;
+    if (reuse) releaseSlab(slab);
+    gate.leave();
   };
+  return { slab, release: () => leave(true), drop: () => leave(false) };
 }
 
 /** Alignment (offset and length) of a write that may go through O_DIRECT. */
