@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
-npx tsc -p tsconfig.json
+npm run --silent build
 # Tests start their own servers on 127.0.0.1 and must not inherit a CA bundle
 # that would hide TLS mistakes.
 unset NODE_EXTRA_CA_CERTS
