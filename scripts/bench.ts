@@ -511,9 +511,29 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
             await wipeRegistry(dst);
             await dropSkopeoCache();
           };
+          let script = '';
           const contenders: Contender[] = [
             { tool: 'ocictl', before: wipe, command: () => oc(path.join(work, 'copy-store'), 'copy', ...conc, ref, dref), env },
             { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ref}`, `docker://${dref}`]] },
+            {
+              // Every blob at once, piped from a GET at the source to a PUT at the destination, no hashing;
+              // upload sessions are opened untimed.
+              tool: 'curl floor',
+              before: async () => {
+                await wipe();
+                const lines = ['pids=""'];
+                for (const b of blobs) {
+                  const res = await request(`${dst.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+                  await res.body.dump();
+                  const u = new URL(String(res.headers.location), dst.url);
+                  u.searchParams.set('digest', b.digest);
+                  lines.push(`(curl -sS --fail '${blobUrl(reg, b.digest)}' | curl -sS --fail -T - -o /dev/null '${u.toString()}') & pids="$pids $!"`);
+                }
+                lines.push('for p in $pids; do wait $p || exit 1; done');
+                script = lines.join('\n');
+              },
+              command: () => ['bash', ['-c', script]],
+            },
           ];
           log(opts, 'copy...');
           report.ops.push(await rounds(opts, 'copy registry→registry', bytes, contenders, work));

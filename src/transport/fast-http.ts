@@ -1,12 +1,13 @@
 /**
- * A minimal HTTP/1.1 client for the registry API. The socket reads into one
- * reused buffer (the `onread` option of net and tls sockets) and a response
- * body is handed, a piece at a time, to a sink that copies what it keeps: no
- * buffer is allocated per chunk, no stream or async iterator runs per chunk,
- * and bytes are not copied into an HTTP parser's memory. Request bodies are
- * written straight to the socket. On this machine that halves the client CPU
- * of a pull (docs/performance.md), and a command that uses only this never
- * loads undici.
+ * A minimal HTTP/1.1 client for the registry API. The socket reads into
+ * reused memory (the `onread` option of net and tls sockets): a Content-Length
+ * body straight into memory its sink lends (the store's slab), anything else
+ * into one buffer per connection, handed a piece at a time to a sink that
+ * copies what it keeps. No buffer is allocated per chunk, no stream or async
+ * iterator runs per chunk, and a blob's bytes are not copied in user space at
+ * all. Request bodies are written straight to the socket. On this machine that
+ * more than halves the client CPU of a pull (docs/performance.md), and a
+ * command that uses only this never loads undici.
  *
  * It does what the distribution API needs: keep-alive connections reused per
  * origin (streamed uploads get one of their own); request bodies of known

@@ -1,7 +1,9 @@
 /**
- * Connections for fast-http: one socket per connection reading into one
- * reused buffer (`onread`), kept alive between requests per origin and TLS
- * setting, with one secure context per setting and TLS sessions resumed.
+ * Connections for fast-http: one socket per connection reading into reused
+ * memory (`onread`: before every read the request's handler may lend memory,
+ * else the connection's own buffer), kept alive between requests per origin
+ * and TLS setting, with one secure context per setting and TLS sessions
+ * resumed.
  */
 import { isIP } from 'node:net';
 import * as net from 'node:net';
