@@ -157,7 +157,8 @@ export class VerifiedSlabPipe implements ReleasingBody {
     },
     filled: (n) => {
       if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
-      const cur = this.cur as { slab: Buffer; release: () => void };
+      const cur = this.cur;
+      if (!cur || this.fill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
       this.count(n);
       this.hash.update(cur.slab.subarray(this.fill, this.fill + n));
       this.fill += n;
