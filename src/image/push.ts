@@ -139,8 +139,8 @@ export async function uploadBlob(
 
 /**
  * Uploads one blob whose bytes come from `open()` (a store file or another
- * registry). With `openSlabs`, the first attempt sends a body of reused
- * buffers instead (flat memory); retries and resumes use `open()`.
+ * registry). With `openSlabs`, a whole PUT sends a body of reused buffers
+ * instead (flat memory); resumed and chunked uploads use `open()`.
  */
 export async function uploadFrom(
   client: RegistryClient,
@@ -209,7 +209,8 @@ export async function uploadFrom(
         await client.chunkedUpload(dest, session.location, desc, counting(session.offset), undefined, { offset: session.offset, onLocation });
       } else {
         try {
-          const slabs = attempt === 0 ? options.openSlabs : undefined;
+          // A whole PUT from the first byte: a fresh body of reused slabs each time (flat memory on retries too).
+          const slabs = options.openSlabs;
           await client.putUpload(dest, session.location, desc, slabs ? () => countingBody(slabs(), progress) : counting(0));
         } catch (e) {
           // Registries that refuse a monolithic PUT: chunked PATCH upload in a fresh session.

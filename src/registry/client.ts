@@ -386,7 +386,9 @@ export class RegistryClient {
     if (res.status !== 204) return undefined;
     const r = res.headers.range;
     const m = typeof r === 'string' ? /^(?:bytes=)?0-(\d+)$/.exec(r) : null;
-    return m ? Number(m[1]) + 1 : 0;
+    // distribution answers `0-0` for an empty session as for one byte: taken as empty (at most a byte is sent again).
+    const last = m ? Number(m[1]) : 0;
+    return last > 0 ? last + 1 : 0;
   }
 
   // ---- tags, catalog -----------------------------------------------------
