@@ -4,6 +4,7 @@
 // bounded, and unverified bytes must never enter the store.
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.js';
@@ -169,6 +170,34 @@ describe('pull under faults', { timeout: 180_000 }, () => {
     assert.match(line, new RegExp(`${proxy.host.replace(/\./g, '\\.')} sent nothing for 1 s`));
     assert.match(line, /--timeout/);
     assert.ok(Date.now() - t1 < 15_000, 'stall detection is bounded');
+  });
+
+  it('a registry that never answers a TLS handshake: the HTTPS attempt gives up after the handshake timeout and plain HTTP is used', async () => {
+    // In front of the registry: silent to a TLS ClientHello (as a stuck TCP proxy is), plain HTTP passed through.
+    const front = net.createServer((c) => {
+      c.once('data', (first) => {
+        if (first[0] === 0x16) return; // a TLS handshake record: never answered
+        const up = net.connect(Number(new URL(reg.url).port), '127.0.0.1', () => {
+          up.write(first);
+          c.pipe(up).pipe(c);
+        });
+        up.on('error', () => c.destroy());
+      });
+      c.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(front.address() as net.AddressInfo).port}`;
+    try {
+      const e = { ...(await freshEnv()), extra: { OCICTL_TLS_HANDSHAKE_TIMEOUT_MS: '500' } };
+      const t0 = Date.now();
+      const r = await ocictl(['--insecure-registry', '--debug', 'pull', '-q', `${host}/faults/many:v1`], e, { timeoutMs: 30_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /does not speak TLS: using plain HTTP/);
+      assert.ok(Date.now() - t0 < 20_000, `fell back within the handshake timeout, not the 60 s request timeout (${Date.now() - t0} ms)`);
+      await checkStore(e.dataRoot);
+    } finally {
+      front.close();
+    }
   });
 
   it('a body truncated under its Content-Length is resumed, not stored short', async () => {

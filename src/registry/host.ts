@@ -11,7 +11,7 @@ import type { TokenHttp } from '../auth/token.js';
 import { OcictlError } from '../errors.js';
 import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
 import { type ReleasingBody, fastRequest, isReleasingBody } from '../transport/fast-http.js';
-import { isConnectionRefused, isNotTls, isRetryableNetworkError, networkError } from '../transport/errors.js';
+import { isConnectionRefused, isNotTls, isRetryableNetworkError, isTlsHandshakeTimeout, networkError } from '../transport/errors.js';
 import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
 
@@ -197,7 +197,7 @@ export class RegistryHost {
       try {
         res = await this.send(req.method, url, headers, req.body, ep, req);
       } catch (e) {
-        if (ep.canFallback && fallbacks === 0 && (isNotTls(e) || (this.opts.insecure && isConnectionRefused(e)))) {
+        if (ep.canFallback && fallbacks === 0 && (isNotTls(e) || isTlsHandshakeTimeout(e) || (this.opts.insecure && isConnectionRefused(e)))) {
           fallbacks++;
           this.fallBackToHttp(cap, ep);
           continue;

@@ -38,6 +38,11 @@ export function isNotTls(e: unknown): boolean {
   return code === 'EPROTO' || code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long|unknown protocol|http request/i.test(msg);
 }
 
+/** The TLS handshake did not finish in time (see http-connection.ts): maybe a plain-HTTP server that never answers. */
+export function isTlsHandshakeTimeout(e: unknown): boolean {
+  return errorCode(e) === 'ERR_TLS_HANDSHAKE_TIMEOUT';
+}
+
 export function isConnectionRefused(e: unknown): boolean {
   return errorCode(e) === 'ECONNREFUSED';
 }
@@ -49,7 +54,7 @@ export function isRetryableNetworkError(e: unknown): boolean {
   return code !== undefined && [
     'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'ENETUNREACH', 'EHOSTUNREACH', 'EAI_AGAIN',
     'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT',
-    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE',
+    'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_TLS_HANDSHAKE_TIMEOUT',
   ].includes(code);
 }
 
@@ -84,6 +89,9 @@ export function networkError(e: unknown, ctx: NetworkContext): OcictlError {
   }
   if (isNotTls(e)) {
     return new OcictlError('TLS_ERROR', `${h} does not speak TLS (a plain-HTTP registry?)`, { hint: 'pass --insecure-registry to use plain HTTP for it', cause: e });
+  }
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') {
+    return new OcictlError('TIMEOUT', `${h} did not finish a TLS handshake (${messageOf(e)})`, { hint: `if it serves plain HTTP, pass --insecure-registry to use plain HTTP for ${h}; else check the network and any proxy in between`, cause: e });
   }
   if (code === 'ECONNREFUSED') {
     return new OcictlError('CONNECTION', `cannot connect to ${h}: connection refused`, { hint: 'check that the registry is running and the host and port are right', cause: e });

@@ -12,6 +12,15 @@ import type { TlsSettings } from './dispatchers.js';
 
 const READ_BUFFER = 256 * 1024;
 
+/**
+ * A TLS handshake not done by then fails with ERR_TLS_HANDSHAKE_TIMEOUT (Go's
+ * default transport waits as long). A plain-HTTP server may never answer a
+ * ClientHello (Node's http servers do not): where ocictl may fall back to HTTP
+ * it then does, instead of waiting out the request timeout.
+ * `OCICTL_TLS_HANDSHAKE_TIMEOUT_MS` overrides it.
+ */
+const TLS_HANDSHAKE_MS = Number(process.env.OCICTL_TLS_HANDSHAKE_TIMEOUT_MS) || 10_000;
+
 /** What a connection passes on to the request it serves. */
 export interface ConnHandler {
   onBytes(buf: Buffer): void;
@@ -78,6 +87,14 @@ export class Conn {
       } as tls.ConnectionOptions);
       // The next connection to this server resumes the session (no full handshake).
       this.socket.on('session', (sess: Buffer) => sessions.set(sessionKey, sess));
+      const socket = this.socket;
+      const handshake = setTimeout(() => {
+        const e = Object.assign(new Error(`no TLS handshake within ${Math.round(TLS_HANDSHAKE_MS / 1000)} s`), { code: 'ERR_TLS_HANDSHAKE_TIMEOUT' });
+        socket.destroy(e);
+      }, TLS_HANDSHAKE_MS);
+      handshake.unref();
+      socket.once('secureConnect', () => clearTimeout(handshake));
+      socket.once('close', () => clearTimeout(handshake));
     } else {
       this.socket = net.connect({ host: hostname, port, onread });
     }
