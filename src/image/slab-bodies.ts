@@ -115,67 +115,67 @@ export class VerifiedSlabPipe implements ReleasingBody {
   }
 
   private readonly sink: BorrowedSink = {
+    // Borrowed bytes, copied into the slabs as a socket would read them there.
     take: (c) => {
-      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
-      this.count(c.length);
-      this.hash.update(c);
-      let off = 0;
-      while (off < c.length) {
-        if (!this.cur) {
-          this.cur = gatedSlab(this.slabs);
-          this.fill = 0;
-        }
-        const n = Math.min(c.length - off, SLAB_BYTES - this.fill);
-        c.copy(this.cur.slab, this.fill, off, off + n);
-        this.fill += n;
-        off += n;
-        if (this.fill === SLAB_BYTES) {
-          this.queue.push({ chunk: this.cur.slab, release: this.cur.release });
-          this.cur = undefined;
-        }
+      this.checkOpen();
+      let more = this.slabs.open;
+      for (let off = 0; off < c.length; ) {
+        const room = this.room(c.length - off);
+        c.copy(room, 0, off, off + room.length);
+        off += room.length;
+        more = this.filled(room.length);
       }
-      // A queued slab may go now that bytes follow it: a consumer waiting for that must hear of it.
-      this.wake();
-      return this.slabs.open;
+      return more;
     },
     ready: async () => {
       await this.slabs.room();
-      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+      this.checkOpen();
     },
     // The source's socket reads straight into the slab being filled.
     space: (max) => {
-      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+      this.checkOpen();
       // No new slab while the gate is shut: held for a read that has not come, it would keep the
       // queued slab (maybe the blob's last) from going, and the gate from opening. Bytes that do
-      // come are taken (copied) as before.
+      // come are taken (copied): take() goes past the gate by the one slab they need.
       if (!this.cur && !this.slabs.open) return EMPTY;
-      if (!this.cur) {
-        this.cur = gatedSlab(this.slabs);
-        this.fill = 0;
-      }
-      return this.cur.slab.subarray(this.fill, this.fill + Math.min(max, SLAB_BYTES - this.fill));
+      return this.room(max);
     },
     filled: (n) => {
-      if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
-      const cur = this.cur;
-      if (!cur || this.fill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
-      this.count(n);
-      this.hash.update(cur.slab.subarray(this.fill, this.fill + n));
-      this.fill += n;
-      if (this.fill === SLAB_BYTES) {
-        this.queue.push({ chunk: cur.slab, release: cur.release });
-        this.cur = undefined;
-      }
-      this.wake();
-      return this.slabs.open;
+      this.checkOpen();
+      if (!this.cur || this.fill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
+      return this.filled(n);
     },
   };
 
-  private count(n: number): void {
+  private checkOpen(): void {
+    if (this.cancelled) throw new OcictlError('INTERNAL', 'the upload ended');
+  }
+
+  /** The free part of the slab being filled (at most `max` bytes), taking a new slab when there is none. */
+  private room(max: number): Buffer {
+    if (!this.cur) {
+      this.cur = gatedSlab(this.slabs);
+      this.fill = 0;
+    }
+    return this.cur.slab.subarray(this.fill, this.fill + Math.min(max, SLAB_BYTES - this.fill));
+  }
+
+  /** `n` bytes were put into room(): counted, hashed, and the slab queued once full. */
+  private filled(n: number): boolean {
+    const cur = this.cur as GatedSlab;
     this.seen += n;
     if (this.seen > this.desc.size) {
       throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} from ${this.where} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the source served wrong content; nothing was stored' });
     }
+    this.hash.update(cur.slab.subarray(this.fill, this.fill + n));
+    this.fill += n;
+    if (this.fill === SLAB_BYTES) {
+      this.queue.push({ chunk: cur.slab, release: cur.release });
+      this.cur = undefined;
+    }
+    // A queued slab may go now that bytes follow it: a consumer waiting for that must hear of it.
+    this.wake();
+    return this.slabs.open;
   }
 
   private wake(): void {

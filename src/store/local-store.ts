@@ -523,24 +523,17 @@ class FileIngest implements IngestWriter {
     if (this.failed) throw this.failed;
   }
 
+  /** Borrowed bytes, copied into the slabs as a socket would read them there (space, then filled). */
   take(chunk: Buffer): boolean {
     this.checkSize(chunk.length);
-    this.flush();
-    this.hash.update(chunk);
-    let off = 0;
-    while (off < chunk.length) {
-      if (!this.slab) {
-        this.slab = acquireSlab();
-        this.slabFill = 0;
-      }
-      const n = Math.min(chunk.length - off, SLAB_BYTES - this.slabFill);
-      chunk.copy(this.slab, this.slabFill, off, off + n);
-      this.slabFill += n;
-      this.written += n;
-      off += n;
-      if (this.slabFill === SLAB_BYTES) this.flushSlab();
+    let more = this.out.open;
+    for (let off = 0; off < chunk.length; ) {
+      const room = this.space(chunk.length - off);
+      chunk.copy(room, 0, off, off + room.length);
+      off += room.length;
+      more = this.filled(room.length);
     }
-    return this.out.open;
+    return more;
   }
 
   space(max: number): Buffer {
