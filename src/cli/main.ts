@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { OcictlError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { registerContainerdCommands } from './containerd.js';
+import { registerContainerdCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRemoteCommands } from './remote-commands.js';
 

@@ -3,8 +3,8 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { hostileArchives, writeTarball, criBundleEntries, containerd2Entries } from '../fixtures/containerd/tarballs.js';
-import { install, scanArchive, detectLayout, linkEscapes, normaliseName } from '../src/containerd/index.js';
+import { hostileArchives, writeTarball, criBundleEntries, containerd2Entries } from '../fixtures/host/tarballs.js';
+import { install, scanArchive, detectLayout, linkEscapes, normaliseName } from '../src/host/index.js';
 import { OcictlError } from '../src/errors.js';
 
 let tmp: string;

@@ -1,4 +1,4 @@
-/** The host-side containerd module: install, config, registry hosts, lint. */
+/** The host side: install containerd, write config.toml and hosts.toml, lint. (The containerd API client lives in src/containerd.) */
 export { scanArchive, extractArchive, mapEntries, normaliseName, linkEscapes, type ArchiveEntry, type InstalledEntry, type EntryType } from './archive.js';
 export { detectLayout, versionFromFileName, type Layout, type LayoutKind } from './layout.js';
 export { unitText, type UnitOptions } from './unit.js';

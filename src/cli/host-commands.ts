@@ -7,7 +7,7 @@ interface RootOpts {
   dryRun?: boolean;
 }
 
-const lib = () => import('../containerd/index.js');
+const lib = () => import('../host/index.js');
 
 function out(s: string): void {
   process.stdout.write(s.endsWith('\n') ? s : `${s}\n`);

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { pushBusybox, run, startContainerd, startRegistry, type Containerd, type Registry } from '../fixtures/containerd/rig.js';
-import { applyFiles, lint, planConfig, TomlDocument } from '../src/containerd/index.js';
+import { applyFiles, lint, planConfig, TomlDocument } from '../src/host/index.js';
 
 let tmp: string;
 let reg: Registry;

@@ -3,9 +3,9 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { criBundleEntries, writeTarball } from '../fixtures/containerd/tarballs.js';
+import { criBundleEntries, writeTarball } from '../fixtures/host/tarballs.js';
 import { run } from '../fixtures/containerd/rig.js';
-import { install, parseRuncVersion, runcWarnings, runSteps, POST_INSTALL, unitText } from '../src/containerd/index.js';
+import { install, parseRuncVersion, runcWarnings, runSteps, POST_INSTALL, unitText } from '../src/host/index.js';
 
 let tmp: string;
 let bundle: string;

@@ -7,7 +7,7 @@ import { parse as parseToml } from 'smol-toml';
 
 const parse = (t: string): Record<string, any> => JSON.parse(JSON.stringify(parseToml(t))) as Record<string, any>;
 import { makePki, run } from '../fixtures/containerd/rig.js';
-import { applyFiles, listRegistries, planRegistryAdd, planRegistryRm, renderPlan } from '../src/containerd/index.js';
+import { applyFiles, listRegistries, planRegistryAdd, planRegistryRm, renderPlan } from '../src/host/index.js';
 import { OcictlError } from '../src/errors.js';
 
 let tmp: string;

@@ -7,7 +7,7 @@ import { parse as parseToml } from 'smol-toml';
 
 const parse = (t: string): Record<string, any> => JSON.parse(JSON.stringify(parseToml(t))) as Record<string, any>;
 import { run } from '../fixtures/containerd/rig.js';
-import { applyFiles, DEFAULT_CONFIG_V2, planConfig, TomlDocument, unifiedDiff, renderPlan, changedFiles } from '../src/containerd/index.js';
+import { applyFiles, DEFAULT_CONFIG_V2, planConfig, TomlDocument, unifiedDiff, renderPlan, changedFiles } from '../src/host/index.js';
 import { OcictlError } from '../src/errors.js';
 
 let tmp: string;

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { makePki, run, startContainerd } from '../fixtures/containerd/rig.js';
-import { analyseConfig, applyFiles, lint, TomlDocument } from '../src/containerd/index.js';
+import { analyseConfig, applyFiles, lint, TomlDocument } from '../src/host/index.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const WALKTHROUGH = path.resolve(here, '../../fixtures/containerd/walkthrough-config.toml');
+const WALKTHROUGH = path.resolve(here, '../../fixtures/host/walkthrough-config.toml');
 
 let tmp: string;
 before(async () => {
