@@ -259,14 +259,11 @@ export class ContainerdClient {
     create: async (name: string, lbls: Labels = {}): Promise<void> => {
       await this.chan.unary(this.ctx, 'namespaces', 'Create', { namespace: { name, labels: lbls } });
     },
+    /** undefined when containerd has no such namespace (its Get answers an empty one for any name, so this lists). */
     get: async (name: string): Promise<NamespaceInfo | undefined> => {
-      try {
-        const r = await this.chan.unary(this.ctx, 'namespaces', 'Get', { name });
-        const n = (r['namespace'] ?? {}) as Message;
-        return { name: str(n['name']), labels: labels(n['labels']) };
-      } catch (e) {
-        return notFoundAsUndefined(e);
-      }
+      const r = await this.chan.unary(this.ctx, 'namespaces', 'List', {});
+      const n = msgs(r['namespaces']).find((x) => str(x['name']) === name);
+      return n ? { name, labels: labels(n['labels']) } : undefined;
     },
     update: async (ns: NamespaceInfo, fieldpaths: string[] = []): Promise<NamespaceInfo> => {
       const r = await this.chan.unary(this.ctx, 'namespaces', 'Update', { namespace: { name: ns.name, labels: ns.labels }, updateMask: { paths: fieldpaths } });
