@@ -429,3 +429,30 @@ test('errors: a socket we may not open names it and says sudo', async () => {
   );
   assert.equal(out, `CONTAINERD permission denied on containerd socket ${daemon.socket}: run with sudo, pass --address SOCKET, or use --store local`);
 });
+
+test('errors: containerd killed under a client, then a write stream on a dead socket, are one-line CONTAINERD errors', async () => {
+  const d2 = await startContainerdStore(path.join(dir, 'ctd2'));
+  let client: ContainerdClient | undefined;
+  try {
+    client = await ContainerdClient.connect({ address: d2.socket, namespace: 'ocictl-test', timeoutMs: 5000 });
+    const data = randomBytes(50_000);
+    const w = await client.content.writer('dying', { total: data.length, expected: sha(data) });
+    await d2.kill();
+    await assert.rejects(
+      (async () => {
+        await w.write(data);
+        await w.commit();
+      })(),
+      (e: unknown) => e instanceof ContainerdError && e.code === 'CONTAINERD' && !e.oneLine().includes('\n'),
+    );
+    await assert.rejects(client.version(), (e: unknown) => {
+      assert.ok(e instanceof ContainerdError && e.code === 'CONTAINERD', String(e));
+      assert.ok(e.isUnavailable, e.message);
+      assert.match(e.oneLine(), new RegExp(`containerd at ${d2.socket} is not answering .*--store local$`));
+      return true;
+    });
+  } finally {
+    client?.close();
+    await d2.stop();
+  }
+});
