@@ -196,6 +196,22 @@ async function openWhenUnlocked(ref: string, total: number, expected: string, re
   }
 }
 
+test('content: a blob another namespace has is shared: the writer reports it whole, commit adds it here', async () => {
+  const data = randomBytes(400_000);
+  const digest = await writeBlob(c, data);
+  const nsB = base.withNamespace('ocictl-ns-b');
+  await nsB.namespaces.create('ocictl-ns-b');
+  const lease = await nsB.leases.create();
+  const b = nsB.withLease(lease.id);
+  assert.equal(await b.content.info(digest), undefined);
+  const w = await b.content.writer('shared-1', { total: data.length, expected: digest });
+  assert.equal(w.offset, data.length, 'nothing to send');
+  await w.commit({ 'ocictl.test': 'shared' });
+  assert.deepEqual((await b.content.info(digest))?.labels, { 'ocictl.test': 'shared' });
+  assert.ok((await readAll(b.content.read(digest))).equals(data));
+  await nsB.leases.delete(lease.id);
+});
+
 test('content: a wrong digest or size is refused at commit, and abort drops the ingest', async () => {
   const data = randomBytes(200_000);
   const claimed = sha(randomBytes(10));
