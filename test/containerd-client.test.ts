@@ -17,6 +17,8 @@ import {
   ContainerdError,
   GrpcCode,
   criSnapshotter,
+  criSnapshotterInfo,
+  snapshotterFromCriConfig,
   defaultAddress,
   probeSocket,
   type ContentWriter,
@@ -81,6 +83,16 @@ test('plugins: introspection lists the snapshotters; the CRI snapshotter default
   const cri = (await base.plugins()).find((p) => p.id === 'cri');
   assert.ok(cri, 'the CRI plugin loads with the default config');
   assert.equal(await criSnapshotter(base), 'overlayfs');
+  assert.deepEqual(await criSnapshotterInfo(base), { snapshotter: 'overlayfs', from: 'cri' }, 'read from the CRI plugin config');
+  assert.match((await base.criStatus())['config'] ?? '', /"snapshotter":"overlayfs"/);
+});
+
+test('the CRI config names the snapshotter at plugin level (1.6/1.7) or on the default runtime', () => {
+  assert.equal(snapshotterFromCriConfig(JSON.stringify({ containerd: { snapshotter: 'stargz', defaultRuntimeName: 'runc' } })), 'stargz');
+  assert.equal(snapshotterFromCriConfig(JSON.stringify({ containerd: { snapshotter: '', defaultRuntimeName: 'runc', runtimes: { runc: { snapshotter: 'native' } } } })), 'native');
+  assert.equal(snapshotterFromCriConfig(JSON.stringify({ containerd: { defaultRuntimeName: 'runc', runtimes: { runc: {} } } })), undefined);
+  assert.equal(snapshotterFromCriConfig('{not json'), undefined);
+  assert.equal(snapshotterFromCriConfig(undefined), undefined);
 });
 
 test('namespaces: create, get, list; a missing one is undefined', async () => {
@@ -446,11 +458,13 @@ test('errors: a socket we may not open names it and says sudo', async () => {
   assert.equal(out, `CONTAINERD permission denied on containerd socket ${daemon.socket}: run with sudo, pass --address SOCKET, or use --store local`);
 });
 
-test('errors: containerd killed under a client, then a write stream on a dead socket, are one-line CONTAINERD errors', async () => {
-  const d2 = await startContainerdStore(path.join(dir, 'ctd2'));
+test('a CRI plugin configured for another snapshotter is followed; containerd killed under a client gives one-line CONTAINERD errors', async () => {
+  const d2 = await startContainerdStore(path.join(dir, 'ctd2'), { config: '[plugins."io.containerd.grpc.v1.cri".containerd]\n  snapshotter = "native"\n' });
   let client: ContainerdClient | undefined;
   try {
     client = await ContainerdClient.connect({ address: d2.socket, namespace: 'ocictl-test', timeoutMs: 5000 });
+    // The CRI runtime service's verbose Status (runtime.v1 messages, checked here on the wire).
+    assert.deepEqual(await criSnapshotterInfo(client), { snapshotter: 'native', from: 'cri' });
     const data = randomBytes(50_000);
     const w = await client.content.writer('dying', { total: data.length, expected: sha(data) });
     await d2.kill();
