@@ -174,6 +174,13 @@ test('content: a write interrupted, then resumed from the offset containerd repo
   assert.ok((await readAll(c.content.read(digest))).equals(data));
   assert.equal(await c.content.status(ref), undefined, 'the ingest is gone after commit');
 
+  // One chunk larger than containerd takes in a message (16 MiB) is split.
+  const big = randomBytes(17 * (1 << 20) + 1);
+  const wb = await c.content.writer('big-1', { total: big.length, expected: sha(big) });
+  await wb.write(big);
+  await wb.commit();
+  assert.equal((await c.content.info(sha(big)))?.size, big.length);
+
   // Writing it again: containerd says it has it; nothing to write, commit resolves.
   const again = await c.content.writer('resume-2', { total: data.length, expected: digest });
   assert.equal(again.exists, true);

@@ -10,6 +10,7 @@ import { Readable } from 'node:stream';
 import { OcictlError } from '../errors.js';
 import { ContainerdError, GrpcCode, fromGrpc } from './errors.js';
 import { checkSocket, socketPath } from './socket.js';
+import { abortIngest, openContentWriter } from './content-writer.js';
 import type { CallContext, Channel, Message } from './rpc.js';
 import type {
   AnyPayload,
@@ -324,15 +325,10 @@ export class ContainerdClient {
     },
     /** Drops an ingest (NotFound is not an error: nothing to drop). */
     abort: async (ref: string): Promise<void> => {
-      try {
-        await this.chan.unary(this.ctx, 'content', 'Abort', { ref });
-      } catch (e) {
-        notFoundAsUndefined(e);
-      }
+      await abortIngest(this.chan, this.ctx, ref);
     },
     /** Opens a resumable writer; `offset` says what containerd already holds for `ref`. */
     writer: async (ref: string, opts: WriterOptions): Promise<ContentWriter> => {
-      const { openContentWriter } = await import('./content-writer.js');
       return openContentWriter(this.chan, this.ctx, ref, opts);
     },
   };

@@ -17,6 +17,8 @@ import type { ContentWriter, Labels, WriterOptions } from './types.js';
 const STAT = 0;
 const WRITE = 1;
 const COMMIT = 2;
+/** Bytes per WRITE message at most (containerd accepts messages up to 16 MiB). */
+const MAX_MESSAGE_DATA = 4 << 20;
 
 function num(v: unknown): number {
   return typeof v === 'number' ? v : Number(v ?? 0);
@@ -111,13 +113,18 @@ class StreamWriter implements ContentWriter {
     return this.failedP;
   }
 
-  private message(chunk: Buffer): Message {
+  /** WRITE messages for a chunk, split so that none passes containerd's 16 MiB receive limit. */
+  private messages(chunk: Buffer): Message[] {
     if (this._offset + chunk.length > this.opts.total) {
       throw new OcictlError('SIZE_MISMATCH', `content ${this.opts.expected}: more than the expected ${this.opts.total} bytes written`);
     }
-    const m = { action: WRITE, offset: this._offset, data: chunk };
-    this._offset += chunk.length;
-    return m;
+    const out: Message[] = [];
+    for (let i = 0; i < chunk.length; i += MAX_MESSAGE_DATA) {
+      const data = chunk.length <= MAX_MESSAGE_DATA ? chunk : chunk.subarray(i, Math.min(i + MAX_MESSAGE_DATA, chunk.length));
+      out.push({ action: WRITE, offset: this._offset, data });
+      this._offset += data.length;
+    }
+    return out;
   }
 
   private usable(): DuplexCall | undefined {
@@ -130,9 +137,11 @@ class StreamWriter implements ContentWriter {
   async write(chunk: Buffer): Promise<void> {
     const call = this.usable();
     if (!call || chunk.length === 0) return;
-    const m = this.message(chunk);
+    const ms = this.messages(chunk);
+    const last = ms.pop()!;
+    for (const m of ms) call.write(m);
     const written = new Promise<void>((resolve, reject) => {
-      call.write(m, (err: Error | null | undefined) => (err ? reject(this.failure ?? fromGrpc(err, 'content.Write', this.chan.address)) : resolve()));
+      call.write(last, (err: Error | null | undefined) => (err ? reject(this.failure ?? fromGrpc(err, 'content.Write', this.chan.address)) : resolve()));
     });
     await Promise.race([written, this.failed()]);
   }
@@ -140,7 +149,9 @@ class StreamWriter implements ContentWriter {
   push(chunk: Buffer): boolean {
     const call = this.usable();
     if (!call || chunk.length === 0) return true;
-    return call.write(this.message(chunk));
+    let more = true;
+    for (const m of this.messages(chunk)) more = call.write(m);
+    return more;
   }
 
   async ready(): Promise<void> {
@@ -189,28 +200,8 @@ class StreamWriter implements ContentWriter {
   }
 
   async abort(): Promise<void> {
-    const wasOpen = this.call !== undefined && !this.ended;
     this.close();
-    if (wasOpen) {
-      // containerd releases the ref's lock when it sees the stream end.
-      await new Promise<void>((resolve) => {
-        if (this.ended) resolve();
-        else this.endWaiters.push(resolve);
-      });
-    }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.chan.unary(this.ctx, 'content', 'Abort', { ref: this.ref });
-        return;
-      } catch (e) {
-        if (e instanceof ContainerdError && e.isNotFound) return;
-        if (e instanceof ContainerdError && e.isUnavailable && attempt < 20) {
-          await new Promise((r) => setTimeout(r, 25));
-          continue;
-        }
-        throw e;
-      }
-    }
+    await abortIngest(this.chan, this.ctx, this.ref);
   }
 }
 
@@ -221,4 +212,26 @@ export async function openContentWriter(chan: Channel, ctx: CallContext, ref: st
   const w = new StreamWriter(chan, ctx, ref, opts);
   await w.open();
   return w;
+}
+
+/**
+ * Drops an ingest (NotFound: nothing to drop). Until containerd's side of a
+ * just-cancelled stream has finished, the ref may be locked or its ingest
+ * directory still be written to ("directory not empty"); removal is
+ * idempotent, so it is tried again for up to about a second.
+ */
+export async function abortIngest(chan: Channel, ctx: CallContext, ref: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await chan.unary(ctx, 'content', 'Abort', { ref });
+      return;
+    } catch (e) {
+      if (e instanceof ContainerdError && e.isNotFound) return;
+      if (e instanceof ContainerdError && (e.isUnavailable || /not empty/i.test(e.message)) && attempt < 40) {
+        await new Promise((r) => setTimeout(r, 25));
+        continue;
+      }
+      throw e;
+    }
+  }
 }
