@@ -169,3 +169,13 @@ test('selection: the best child of an index, as containerd sorts them', () => {
   assert.equal(formatPlatform(selectChildren(index, { platforms: ['linux/armel'] }, 'x')[0]?.platform), 'linux/arm/v6');
   assert.throws(() => selectChildren([index[2]!], { platforms: ['linux/arm/v6'] }, 'x'), /no image for platform linux\/arm\/v6 \(it has: linux\/arm\/v7\)/);
 });
+
+test('the compatibility helpers are exported from the library entry', async () => {
+  const api = await import('../src/index.js');
+  for (const name of ['parsePlatform', 'formatPlatform', 'platformMatcher', 'normalizePlatform', 'loadHostsDir', 'hostsFor', 'familiarName', 'parseAnyReference'] as const) {
+    assert.equal(typeof api[name], 'function', name);
+  }
+  assert.equal(api.formatPlatform(api.parsePlatform('linux/aarch64/v8')), 'linux/arm64/v8');
+  assert.ok(api.platformMatcher('linux/arm64').match({ os: 'linux', architecture: 'arm', variant: 'v7' }));
+  assert.equal(api.familiarName('docker.io/library/busybox:1'), 'busybox');
+});
