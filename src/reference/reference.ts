@@ -193,6 +193,10 @@ export function parseReference(input: string, options: ParseOptions = {}): Refer
     repository = rest;
   }
   if (!repository) throw invalid(input, 'repository name is empty');
+  // the length first: a path over the limit is refused without running the component patterns over it
+  if (repository.length + (registry === DOCKER_HUB && !repository.includes('/') ? 'library/'.length : 0) > MAX_NAME) {
+    throw invalid(input, `repository path is longer than ${MAX_NAME} characters`);
+  }
   for (const component of repository.split('/')) {
     if (!component) throw invalid(input, 'repository path has an empty component (double or trailing "/")');
     if (!COMPONENT.test(component)) {
