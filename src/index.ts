@@ -1,7 +1,9 @@
 /** ocictl's public library API. */
 export * from './api.js';
 export { OcictlError, RegistryError, type ErrorCode, isOcictlError } from './errors.js';
-export { Reference, parseReference, parseRepository, normaliseServer } from './reference/reference.js';
+export { Reference, parseReference, parseRepository, normaliseServer, familiarName, parseAnyReference, type AnyReference } from './reference/reference.js';
+export { parsePlatform, formatPlatform, normalizePlatform, platformMatcher, hostPlatform, type PlatformMatcher } from './oci/platform.js';
+export { loadHostsDir, hostsFor, type HostEndpoint, type HostCapability, type RegistryHostEntry, type HostsForOptions } from './transport/hosts-dir.js';
 export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
 export { LocalStore, defaultDataRoot } from './store/local-store.js';
 export type { ImageStore, ContentStore, ImageRecord, IngestWriter, Lease } from './store/types.js';

@@ -11,6 +11,7 @@ import {
   decodeAuth,
   dockerConfigPath,
   encodeAuth,
+  envAuthConfig,
   hostAliases,
   hostOfKey,
   readDockerConfig,
@@ -69,11 +70,14 @@ function fromHelper(h: { Username: string; Secret: string }): Credentials {
   return { username: h.Username, password: h.Secret };
 }
 
-/** Credentials read from a Docker config.json (and its helpers). */
+/**
+ * Credentials as docker reads them: `DOCKER_AUTH_CONFIG` first (docker 28+), then config.json
+ * (its credential helpers, then `auths`).
+ */
 export class DockerConfigCredentials implements CredentialSource {
   readonly file: string;
   private cache = new Map<string, Promise<Credentials | undefined>>();
-  constructor(file: string = dockerConfigPath()) {
+  constructor(file: string = dockerConfigPath(), private readonly env: NodeJS.ProcessEnv = process.env) {
     this.file = file;
   }
   get(host: string): Promise<Credentials | undefined> {
@@ -85,6 +89,11 @@ export class DockerConfigCredentials implements CredentialSource {
     return p;
   }
   private async load(host: string): Promise<Credentials | undefined> {
+    const fromEnv = envAuthConfig(this.env);
+    if (fromEnv) {
+      const e = entryFor({ auths: fromEnv }, host);
+      if (e) return fromEntry(e[0], e[1]);
+    }
     const cfg = await readDockerConfig(this.file);
     const helper = helperFor(cfg, host);
     if (helper) {

@@ -28,6 +28,8 @@ export interface DockerConfig {
 }
 
 export const DOCKER_HUB_KEY = 'https://index.docker.io/v1/';
+/** The environment variable docker 28+ reads credentials from before config.json. */
+export const DOCKER_AUTH_CONFIG = 'DOCKER_AUTH_CONFIG';
 const MAX_CONFIG_FILE = 16 * 1024 * 1024;
 
 export function dockerConfigDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -96,11 +98,21 @@ export function configKey(host: string): string {
   return host === 'docker.io' ? DOCKER_HUB_KEY : host;
 }
 
-/** Host (with port) named by a config.json key, however it was written (`https://h:p/v2/`, `h:p`). */
+/**
+ * Host (with port) named by a config.json key, however it was written (`https://h:p/v2/`, `h:p`),
+ * as docker/cli's ConvertToHostname: a URL's unbracketed IPv6 host gets its brackets
+ * (`https://::1:6555/v2/` → `[::1]:6555`).
+ */
 export function hostOfKey(key: string): string {
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(key);
   let s = key.replace(/^[a-z][a-z0-9+.-]*:\/\//i, '');
   const slash = s.indexOf('/');
   if (slash >= 0) s = s.slice(0, slash);
+  if (hasScheme && !s.startsWith('[') && (s.match(/:/g) ?? []).length > 1) {
+    const colon = s.lastIndexOf(':');
+    const port = s.slice(colon + 1);
+    s = /^\d+$/.test(port) && colon > 0 ? `[${s.slice(0, colon)}]:${port}` : `[${s}]`;
+  }
   s = s.toLowerCase();
   if (s === 'index.docker.io' || s === 'registry-1.docker.io') return 'docker.io';
   return s;
@@ -122,5 +134,37 @@ export function decodeAuth(auth: string, key: string): { username: string; passw
   const s = Buffer.from(auth, 'base64').toString('utf8');
   const i = s.indexOf(':');
   if (i <= 0) throw new OcictlError('CONFIG_INVALID', `config.json: auths["${key}"].auth is not base64 of user:password`, { hint: `log in again: ocictl login ${key}` });
-  return { username: s.slice(0, i), password: s.slice(i + 1) };
+  return { username: s.slice(0, i), password: s.slice(i + 1).replace(/^\0+|\0+$/g, '') };
+}
+
+/**
+ * Credentials from `DOCKER_AUTH_CONFIG` (docker 28+): `{"auths": {"host": {"auth": "base64(user:pass)"}}}`
+ * and nothing else — as docker/cli reads it, every entry needs `auth` and no other key is allowed.
+ * Returns undefined when the variable is unset or empty.
+ */
+export function envAuthConfig(env: NodeJS.ProcessEnv = process.env): Record<string, AuthEntry> | undefined {
+  const raw = env[DOCKER_AUTH_CONFIG];
+  if (!raw) return undefined;
+  const bad = (what: string): OcictlError => new OcictlError('CONFIG_INVALID', `${DOCKER_AUTH_CONFIG}: ${what}`, { hint: 'set it to {"auths":{"HOST":{"auth":"BASE64(user:password)"}}}, or unset it' });
+  let doc: unknown;
+  try {
+    doc = JSON.parse(raw);
+  } catch (e) {
+    throw bad(`not one JSON object (${(e as Error).message.split('\n')[0]})`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw bad('not a JSON object');
+  for (const k of Object.keys(doc)) if (k !== 'auths') throw bad(`unknown key ${JSON.stringify(k.slice(0, 50))} (only "auths")`);
+  const auths = (doc as { auths?: unknown }).auths ?? {};
+  if (!auths || typeof auths !== 'object' || Array.isArray(auths)) throw bad('"auths" is not an object');
+  const out: Record<string, AuthEntry> = {};
+  for (const [host, v] of Object.entries(auths as Record<string, unknown>)) {
+    const shownHost = JSON.stringify(host.slice(0, 100));
+    if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(`auths[${shownHost}] is not an object`);
+    for (const k of Object.keys(v)) if (k !== 'auth') throw bad(`auths[${shownHost}] has the unknown key ${JSON.stringify(k.slice(0, 50))} (only "auth")`);
+    const auth = (v as { auth?: unknown }).auth;
+    if (typeof auth !== 'string' || !auth) throw bad(`auths[${shownHost}] has no "auth"`);
+    decodeAuth(auth, `${DOCKER_AUTH_CONFIG} ${host}`);
+    out[host] = { auth };
+  }
+  return out;
 }

@@ -100,7 +100,7 @@ export function registerContainerdCommands(program: Command): void {
     .option('--key <file>', 'client key (PEM), with --cert')
     .option('--skip-verify', 'do not verify the registry\'s TLS certificate')
     .option('--server <url>', 'URL to contact (default https://<host>)')
-    .option('--capabilities <list>', 'comma-separated: pull,resolve,push', 'pull,resolve,push')
+    .option('--capabilities <list>', 'comma-separated: pull,resolve,push (referrers: containerd 2.x only)', 'pull,resolve,push')
     .option('--hosts-dir <dir>', 'hosts directory (default: config_path of config.toml, else /etc/containerd/certs.d)')
     .option('--root <dir>', 'filesystem root', '/')
     .option('--dry-run', 'print the plan and change nothing')

@@ -14,8 +14,11 @@ import { emptyPlan, exists, hostPath, planTextFile, readIfExists, type FileChang
 import { getPath } from './tomledit.js';
 
 export const DEFAULT_HOSTS_DIR = '/etc/containerd/certs.d';
+/** What `registry add` writes by default (containerd 1.6 and 1.7 refuse `referrers`). */
 export const CAPABILITIES = ['pull', 'resolve', 'push'] as const;
-export type Capability = (typeof CAPABILITIES)[number];
+/** Every capability containerd reads; `referrers` is containerd 2.x only. */
+export const ALL_CAPABILITIES = ['pull', 'resolve', 'push', 'referrers'] as const;
+export type Capability = (typeof ALL_CAPABILITIES)[number];
 
 /** Validates `host[:port]` and returns it lower-cased. */
 export function validateHost(host: string): string {
@@ -39,8 +42,8 @@ export function parseCapabilities(list: string | undefined): Capability[] {
   if (list === undefined) return [...CAPABILITIES];
   const caps = list.split(',').map((s) => s.trim()).filter(Boolean);
   for (const c of caps) {
-    if (!(CAPABILITIES as readonly string[]).includes(c)) {
-      throw new OcictlError('INVALID_ARGUMENT', `unknown capability ${JSON.stringify(c)}`, { hint: 'use pull, resolve, push' });
+    if (!(ALL_CAPABILITIES as readonly string[]).includes(c)) {
+      throw new OcictlError('INVALID_ARGUMENT', `unknown capability ${JSON.stringify(c)}`, { hint: 'use pull, resolve, push (and referrers for containerd 2.x)' });
     }
   }
   if (caps.length === 0) throw new OcictlError('INVALID_ARGUMENT', 'empty --capabilities', { hint: 'use pull,resolve[,push]' });

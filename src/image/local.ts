@@ -2,7 +2,7 @@
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, type ImageConfig, type ImageManifest, parseConfig, parseManifest } from '../oci/manifest.js';
-import { formatPlatform, hostPlatform, platformMatches } from '../oci/platform.js';
+import { bestMatch, formatPlatform, hostPlatform } from '../oci/platform.js';
 import { type Reference, parseReference } from '../reference/reference.js';
 import type { ImageRecord, ImageStore } from '../store/types.js';
 import { storeName } from './pull.js';
@@ -157,7 +157,7 @@ export async function inspectImage(store: ImageStore, nameOrId: string, platform
   const ms = await presentManifests(store, rec.target);
   if (ms.length === 0) throw new OcictlError('NOT_FOUND', `the store has no manifest for ${rec.name}`, { hint: 'pull it again' });
   const want = platform ? (await import('../oci/platform.js')).parsePlatform(platform) : hostPlatform();
-  const m = ms.find((x) => platformMatches(want, x.desc.platform ?? (x.config ? { os: x.config.os ?? '', architecture: x.config.architecture ?? '' } : undefined))) ?? (ms[0] as Resolved);
+  const m = bestMatch(want, ms, (x) => x.desc.platform ?? (x.config ? { os: x.config.os ?? '', architecture: x.config.architecture ?? '', ...(x.config.variant ? { variant: x.config.variant } : {}) } : undefined)) ?? (ms[0] as Resolved);
   const all = await store.list();
   const same = all.filter((r) => r.target.digest === rec.target.digest);
   const cfg = m.config ?? {};

@@ -7,7 +7,7 @@ import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import { MAX_CONFIG_BYTES, type ImageConfig, parseConfig } from '../oci/manifest.js';
 import { isKnownManifestType } from '../oci/media-types.js';
-import { formatPlatform, parsePlatform, platformMatches } from '../oci/platform.js';
+import { bestMatch, formatPlatform, parsePlatform, platformMatches } from '../oci/platform.js';
 import type { Reference } from '../reference/reference.js';
 import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 
@@ -67,7 +67,7 @@ export async function manifestFor(client: RegistryClient, ref: Reference, platfo
   const top = await client.getManifest(ref);
   if (!platform || top.parsed.kind !== 'index') return top;
   const want = parsePlatform(platform);
-  const child = top.parsed.index.manifests.find((d) => isKnownManifestType(d.mediaType) && platformMatches(want, d.platform));
+  const child = bestMatch(want, top.parsed.index.manifests.filter((d) => isKnownManifestType(d.mediaType)), (d) => d.platform);
   if (!child) {
     const have = top.parsed.index.manifests.map((d) => formatPlatform(d.platform)).filter(Boolean).join(', ') || 'none';
     throw new OcictlError('NOT_FOUND', `${ref} has no image for platform ${formatPlatform(want)} (it has: ${have})`, { hint: 'pass --platform with one of those' });

@@ -56,8 +56,27 @@ export function parseManifest(bytes: Uint8Array, contentType?: string, where = '
   const ct = contentType?.split(';')[0]?.trim();
   let mediaType = typeof o.mediaType === 'string' ? o.mediaType : undefined;
   if (o.mediaType !== undefined && typeof o.mediaType !== 'string') throw new OcictlError('MANIFEST_INVALID', `${where} has a non-string mediaType`);
-  if (!mediaType && ct && (isIndexType(ct) || isManifestType(ct))) mediaType = ct;
+  const served = ct && (isIndexType(ct) || isManifestType(ct)) ? ct : undefined;
+  if (served === MediaType.DockerManifest || served === MediaType.DockerManifestList) {
+    // distribution's schema2 and manifest-list decoders require the field, equal to the type served
+    if (mediaType !== served) {
+      throw new OcictlError('MANIFEST_INVALID', mediaType === undefined
+        ? `${where} is served as ${served} but has no "mediaType", which that format requires`
+        : `${where} is served as ${served} but says it is ${mediaType.slice(0, 100)}`);
+    }
+  } else if (served && mediaType !== undefined && mediaType !== served && (isIndexType(mediaType) || isManifestType(mediaType))) {
+    // an OCI document's mediaType is optional, but when present it must be the type served
+    throw new OcictlError('MANIFEST_INVALID', `${where} is served as ${served} but says it is ${mediaType.slice(0, 100)}`);
+  }
+  if (!mediaType && served) mediaType = served;
   if (!mediaType) mediaType = Array.isArray(o.manifests) ? MediaType.OciIndex : MediaType.OciManifest;
+  // containerd's shape check: a manifest type with "manifests", or an index type with config/layers, is refused
+  if (isManifestType(mediaType) && (Array.isArray(o.manifests) && o.manifests.length > 0)) {
+    throw new OcictlError('MANIFEST_INVALID', `${where} has media type ${mediaType} but lists "manifests" like an index`);
+  }
+  if (isIndexType(mediaType) && (o.config !== undefined || (Array.isArray(o.layers) && o.layers.length > 0))) {
+    throw new OcictlError('MANIFEST_INVALID', `${where} has media type ${mediaType} but has "config" or "layers" like an image manifest`);
+  }
   if (isIndexType(mediaType)) {
     if (!Array.isArray(o.manifests)) throw new OcictlError('MANIFEST_INVALID', `${where} is an index without a "manifests" array`);
     if (o.manifests.length > 10000) throw new OcictlError('LIMIT_EXCEEDED', `${where} lists ${o.manifests.length} manifests`);

@@ -1,7 +1,7 @@
 /**
- * Image references, normalised the way Docker and nerdctl do:
+ * Image references, normalised the way Docker and nerdctl do (distribution/reference v0.6):
  * `nginx:1.23.1` → `docker.io/library/nginx:1.23.1`; a first path component
- * containing `.` or `:`, or equal to `localhost`, is a registry host.
+ * containing `.` or `:`, equal to `localhost`, or with an upper-case letter, is a registry host.
  */
 import { OcictlError } from '../errors.js';
 
@@ -14,6 +14,8 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const DIGEST = /^([a-z0-9]+(?:[.+_-][a-z0-9]+)*):([a-zA-Z0-9=_-]+)$/;
 const HOST_LABEL = /^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])$/;
 const MAX_NAME = 255;
+const IMAGE_ID = /^[a-f0-9]{64}$/;
+const IPV6_HOST = /^\[[a-fA-F0-9:]+\]$/;
 
 export interface ReferenceParts {
   /** Normalised registry host, with port when given (`docker.io`, `127.0.0.1:5000`). */
@@ -111,32 +113,41 @@ export function validateDigest(input: string, digest: string): void {
   }
 }
 
-/** Whether `s` looks like a registry host (`.` or `:` in it, or `localhost`). */
+/**
+ * Whether the first component of a name is a registry host: `.` or `:` in it, `localhost`, or
+ * an upper-case letter (repository paths are lower case, so `LOCALDOMAIN/foo` names a host).
+ */
 export function isRegistryHost(s: string): boolean {
-  return s.includes('.') || s.includes(':') || s === 'localhost' || /^\[.*\]/.test(s);
+  return s.includes('.') || s.includes(':') || s === 'localhost' || s !== s.toLowerCase();
 }
 
 function validateHost(input: string, host: string): void {
   let h = host;
-  let port: string | undefined;
   if (h.startsWith('[')) {
     const end = h.indexOf(']');
     if (end < 0) throw invalid(input, `registry host "${host}" has an unclosed [`);
+    if (!IPV6_HOST.test(h.slice(0, end + 1))) throw invalid(input, `registry host "${host}" is not an IPv6 address in brackets (hex digits and ":" only, no zone)`);
     const rest = h.slice(end + 1);
-    if (rest && !/^:\d+$/.test(rest)) throw invalid(input, `registry host "${host}" has a bad port`);
+    if (rest) {
+      if (!rest.startsWith(':')) throw invalid(input, `registry host "${host}" has a bad port`);
+      validatePort(input, rest.slice(1));
+    }
     return;
   }
   const colon = h.lastIndexOf(':');
   if (colon >= 0) {
-    port = h.slice(colon + 1);
+    validatePort(input, h.slice(colon + 1));
     h = h.slice(0, colon);
-    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535 || Number(port) === 0) {
-      throw invalid(input, `registry port "${port}" is not a number between 1 and 65535`);
-    }
   }
   if (!h) throw invalid(input, 'registry host is empty');
   for (const label of h.split('.')) {
     if (!HOST_LABEL.test(label)) throw invalid(input, `registry host "${host}" is not a valid host name`);
+  }
+}
+
+function validatePort(input: string, port: string): void {
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535 || Number(port) === 0) {
+    throw invalid(input, `registry port "${port}" is not a number between 1 and 65535`);
   }
 }
 
@@ -150,6 +161,7 @@ export function parseReference(input: string, options: ParseOptions = {}): Refer
   if (typeof input !== 'string' || input.length === 0) throw invalid(String(input ?? ''), 'reference is empty');
   if (/\s/.test(input)) throw invalid(input, 'reference contains white space');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw invalid(input, 'a reference has no URL scheme (remove "http://" or "https://")');
+  if (IMAGE_ID.test(input)) throw invalid(input, 'a 64-character hex string is an image ID, not a repository name (prefix it with a registry, e.g. docker.io/)');
   let rest = input;
   let digest: string | undefined;
   const at = rest.indexOf('@');
@@ -181,6 +193,10 @@ export function parseReference(input: string, options: ParseOptions = {}): Refer
     repository = rest;
   }
   if (!repository) throw invalid(input, 'repository name is empty');
+  // the length first: a path over the limit is refused without running the component patterns over it
+  if (repository.length + (registry === DOCKER_HUB && !repository.includes('/') ? 'library/'.length : 0) > MAX_NAME) {
+    throw invalid(input, `repository path is longer than ${MAX_NAME} characters`);
+  }
   for (const component of repository.split('/')) {
     if (!component) throw invalid(input, 'repository path has an empty component (double or trailing "/")');
     if (!COMPONENT.test(component)) {
@@ -191,7 +207,7 @@ export function parseReference(input: string, options: ParseOptions = {}): Refer
     }
   }
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
-  if (registry.length + 1 + repository.length > MAX_NAME) throw invalid(input, `repository name is longer than ${MAX_NAME} characters`);
+  if (repository.length > MAX_NAME) throw invalid(input, `repository path is longer than ${MAX_NAME} characters`);
   if (tag === undefined && digest === undefined && options.defaultTag !== null) tag = options.defaultTag ?? 'latest';
   const parts: ReferenceParts = { registry, repository };
   if (tag !== undefined) parts.tag = tag;
@@ -222,4 +238,47 @@ export function normaliseServer(input: string | undefined): string {
   if (lower === 'docker.io' || lower === 'index.docker.io' || lower === 'registry-1.docker.io') return DOCKER_HUB;
   validateHost(input, s);
   return s;
+}
+
+/**
+ * The short repository name Docker prints, without tag or digest (distribution's
+ * `FamiliarName`): Docker Hub's `docker.io/` and `library/` are dropped, other registries kept.
+ *
+ * @example
+ * familiarName('docker.io/library/nginx:1.23.1'); // 'nginx'
+ * familiarName('docker.io/bitnami/nginx');        // 'bitnami/nginx'
+ * familiarName('harbor.example.com/lidabai/app'); // 'harbor.example.com/lidabai/app'
+ * @throws OcictlError INVALID_REFERENCE when a string is not a valid reference
+ */
+export function familiarName(ref: Reference | string): string {
+  const r = typeof ref === 'string' ? parseReference(ref, { defaultTag: null }) : ref;
+  return new Reference({ registry: r.registry, repository: r.repository }).familiar();
+}
+
+/** What `parseAnyReference` found: a content digest / image ID, or a named reference. */
+export type AnyReference =
+  | { kind: 'digest'; /** `algorithm:hex` (a bare 64-hex ID becomes `sha256:` + it) */ digest: string }
+  | { kind: 'named'; reference: Reference };
+
+/**
+ * Parses what a user may type where an image is expected (distribution's `ParseAnyReference`):
+ * a bare 64-hex image ID, a digest `sha256:…`, or an image reference.
+ *
+ * @example
+ * parseAnyReference('0123…cdef');       // { kind: 'digest', digest: 'sha256:0123…cdef' } (64 hex characters)
+ * parseAnyReference('sha256:0123…cdef'); // { kind: 'digest', digest: 'sha256:0123…cdef' }
+ * parseAnyReference('nginx:1.23.1');     // { kind: 'named', reference: docker.io/library/nginx:1.23.1 }
+ * @throws OcictlError INVALID_REFERENCE for anything else
+ */
+export function parseAnyReference(input: string, options: ParseOptions = {}): AnyReference {
+  if (typeof input === 'string' && IMAGE_ID.test(input)) return { kind: 'digest', digest: `sha256:${input}` };
+  if (typeof input === 'string' && /^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$/.test(input)) {
+    try {
+      validateDigest(input, input);
+      return { kind: 'digest', digest: input };
+    } catch {
+      // as upstream: not a digest ocictl knows, so `algorithm:hex` is read as `name:tag`
+    }
+  }
+  return { kind: 'named', reference: parseReference(input, options) };
 }

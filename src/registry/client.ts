@@ -115,7 +115,7 @@ export class RegistryClient {
   async login(registry: string, creds: Credentials): Promise<void> {
     const h = this.host(registry);
     h.authorizer.setCredentials(creds);
-    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
+    const res = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, serverOnly: true });
     await res.body.dump().catch(() => undefined);
     if (res.status === 200) return;
     if (res.status !== 401) throw registryError(res.status, '', { host: registry, what: `login to ${registry}` });
@@ -124,7 +124,7 @@ export class RegistryClient {
     const ch = h.authorizer.knownChallenge;
     if (!ch) throw new OcictlError('REGISTRY_ERROR', `${registry} asked for authentication without a usable challenge`);
     if (ch.scheme === 'bearer') await h.authorizer.verifyCredentials(creds);
-    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true });
+    const again = await h.request({ method: 'GET', path: '/', scopes: [], noAuthRetry: true, serverOnly: true });
     await again.body.dump().catch(() => undefined);
     if (again.status === 401) {
       throw new OcictlError('UNAUTHORIZED', `login to ${registry} failed: the user name or password was not accepted`, { hint: 'check them and try again' });
@@ -142,7 +142,7 @@ export class RegistryClient {
       path: `/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`,
       headers: { accept: MANIFEST_ACCEPT },
       scopes: opts.scopes ?? [repositoryScope(ref.repository, ['pull'])],
-      capability: 'resolve',
+      capability: opts.push ? 'push' : ref.digest ? 'pull' : 'resolve',
     });
     if (res.status !== 200) await this.fail(res, ref, `manifest ${ref}`);
     const len = Number(res.headers['content-length'] ?? '0');
@@ -186,7 +186,7 @@ export class RegistryClient {
       path: `/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`,
       headers: { accept: MANIFEST_ACCEPT },
       scopes: [repositoryScope(ref.repository, ['pull'])],
-      capability: 'resolve',
+      capability: ref.digest ? 'pull' : 'resolve',
     });
     await res.body.dump().catch(() => undefined);
     const digest = res.headers['docker-content-digest'];
@@ -399,7 +399,7 @@ export class RegistryClient {
     const tags = new Set<string>();
     let path = `/${ref.repository}/tags/list${opts.pageSize ? `?n=${opts.pageSize}` : ''}`;
     for (let page = 0; page < 10_000; page++) {
-      const res = await h.request({ method: 'GET', path, scopes: [repositoryScope(ref.repository, ['pull'])] });
+      const res = await h.request({ method: 'GET', path, scopes: [repositoryScope(ref.repository, ['pull'])], serverOnly: true });
       if (res.status !== 200) await this.fail(res, ref, `tags of ${ref.name}`);
       const text = await readSmall(res.body, 64 * 1024 * 1024);
       let v: unknown;
@@ -413,7 +413,7 @@ export class RegistryClient {
       for (const t of (list ?? []) as unknown[]) if (typeof t === 'string') tags.add(t);
       const next = nextLink(res.headers.link);
       if (!next) break;
-      const base = await h.baseUrl('pull');
+      const base = await h.baseUrl('pull', true);
       const abs = new URL(next, base);
       path = abs.toString().startsWith(base) ? abs.toString().slice(base.length) : abs.toString();
     }

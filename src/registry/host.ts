@@ -3,6 +3,7 @@
  * insecure registries), authorizes requests, retries what is safe to retry,
  * and follows redirects without carrying credentials to another origin.
  */
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { Authorizer, unauthorizedError } from '../auth/authorizer.js';
@@ -12,9 +13,10 @@ import { OcictlError } from '../errors.js';
 import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
 import { type ReleasingBody, fastRequest, isReleasingBody } from '../transport/fast-http.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, isTlsHandshakeTimeout, networkError } from '../transport/errors.js';
-import { type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
+import { type HostEndpoint, bracketHost, defaultServerUrl, isLoopbackHost, loadHostSettings, withDefaults } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
 
+/** What a request does: `resolve` (a tag to a digest), `pull` (content by digest), `push`. */
 export type Capability = 'pull' | 'resolve' | 'push';
 
 /** A request body: bytes, or a factory that opens a fresh stream (so the request can be replayed). */
@@ -36,6 +38,8 @@ export interface HostRequest {
   highWaterMark?: number;
   /** Abort signal. */
   signal?: AbortSignal;
+  /** Only the registry's own endpoint (the `server` entry), never a mirror (login). */
+  serverOnly?: boolean;
 }
 
 export interface HostResponse {
@@ -64,6 +68,12 @@ export interface HostOptions {
 }
 
 interface ResolvedEndpoint {
+  /** Index in the host list (stable across an HTTP fallback). */
+  index: number;
+  capabilities: readonly string[];
+  /** Whether this is the registry's own endpoint (the `server` entry, or its host). */
+  isServer: boolean;
+  authorizer: Authorizer;
   base: string; // scheme://host[:port]/v2
   origin: string;
   tls: TlsSettings;
@@ -83,15 +93,15 @@ type Exchanged = { statusCode: number; headers: HostResponse['headers']; body: R
 /** TLS with the system's CAs and nothing else; one object, so its connections and sessions are shared. */
 const SYSTEM_TRUST: TlsSettings = Object.freeze({});
 
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
+export { isLoopbackHost };
 
 export class RegistryHost {
   readonly host: string;
   readonly authorizer: Authorizer;
-  private endpoints = new Map<Capability, Promise<ResolvedEndpoint>>();
+  /** Every host this registry is reached through, in order (mirrors, then the server). */
+  private hosts: Promise<ResolvedEndpoint[]> | undefined;
+  /** Authorizers of mirrors on other hosts, by host: a mirror has its own challenge and tokens. */
+  private mirrorAuthorizers = new Map<string, Authorizer>();
   /** TLS settings of token services on other hosts, by host. */
   private tokenServiceTls = new Map<string, TlsSettings>();
   private readonly retryPolicy: RetryPolicy;
@@ -99,7 +109,7 @@ export class RegistryHost {
   constructor(private readonly opts: HostOptions) {
     this.host = opts.host;
     this.retryPolicy = opts.retry ?? DEFAULT_RETRY;
-    const tokenHttp: TokenHttp = (r) => this.tokenRequest(r);
+    const tokenHttp: TokenHttp = (r) => this.tokenRequest(r, undefined);
     this.authorizer = new Authorizer(opts.host, opts.credentials, tokenHttp);
   }
 
@@ -107,46 +117,86 @@ export class RegistryHost {
     this.opts.debug?.(line);
   }
 
-  private async resolve(cap: Capability): Promise<ResolvedEndpoint> {
-    const key: Capability = cap === 'resolve' ? 'pull' : cap;
-    let p = this.endpoints.get(key);
-    if (!p) {
-      p = this.computeEndpoint(key);
-      this.endpoints.set(key, p);
-      p.catch(() => this.endpoints.delete(key));
+  private allHosts(): Promise<ResolvedEndpoint[]> {
+    if (!this.hosts) {
+      const p = this.computeHosts();
+      this.hosts = p;
+      p.catch(() => {
+        if (this.hosts === p) this.hosts = undefined;
+      });
     }
-    return p;
+    return this.hosts;
   }
 
-  private async computeEndpoint(cap: Capability): Promise<ResolvedEndpoint> {
+  /**
+   * The hosts to try for a capability, in order, as containerd filters them: tags resolve only
+   * through hosts with `resolve`, content by digest through hosts with `pull`; a push goes to the
+   * first host with `push` only.
+   */
+  private async candidates(cap: Capability, serverOnly = false): Promise<ResolvedEndpoint[]> {
+    const all = await this.allHosts();
+    if (serverOnly) return all.filter((e) => e.index === all.length - 1);
+    const need = cap === 'resolve' ? ['pull', 'resolve'] : [cap];
+    const list = all.filter((e) => need.every((c) => e.capabilities.includes(c)));
+    if (list.length === 0) {
+      const dir = (await loadHostSettings(this.opts.host, this.opts.hostsDirs)).dir;
+      throw new OcictlError('CONFIG_INVALID', `no host configured for ${this.host} has the ${cap === 'resolve' ? '"resolve"' : `"${cap}"`} capability`, { hint: `add it to a [host] table or to the server in ${path.join(dir, 'hosts.toml')}` });
+    }
+    return cap === 'push' ? list.slice(0, 1) : list;
+  }
+
+  private async computeHosts(): Promise<ResolvedEndpoint[]> {
     const apiHost = this.opts.apiHost ?? this.opts.host;
     const settings = await loadHostSettings(this.opts.host, this.opts.hostsDirs);
-    const ep: HostEndpoint | undefined = settings.endpoints.find((e) => e.capabilities.includes(cap) || (cap === 'pull' && e.capabilities.includes('resolve')));
+    const configured: HostEndpoint[] = settings.endpoints.length
+      ? settings.endpoints
+      : [{ url: this.opts.apiHost ? `https://${bracketHost(apiHost)}/v2` : defaultServerUrl(this.opts.host), capabilities: ['pull', 'resolve', 'push', 'referrers'], ca: [], caFiles: [], clientFiles: [], skipVerify: false, skipVerifySet: false, headers: {}, overridePath: false, source: settings.dir, explicit: false }];
     const insecure = this.opts.insecure;
-    const url = new URL(ep?.url ?? `https://${apiHost}/v2`);
-    const plainHttp = url.protocol === 'http:';
-    const tls: TlsSettings = {
-      ...(ep?.ca.length ? { ca: ep.ca } : {}),
-      ...(ep?.clientCert ? { clientCert: ep.clientCert } : {}),
-      ...(ep?.clientKey ? { clientKey: ep.clientKey } : {}),
-      skipVerify: insecure || ep?.skipVerify === true,
-    };
-    const base = `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-    return {
-      base,
-      origin: `${url.protocol}//${url.host}`,
-      tls,
-      plainHttp,
-      credentialsAllowed: !plainHttp || insecure || ep?.explicit === true,
-      headers: ep?.headers ?? {},
-      hostsDir: settings.dir,
-      canFallback: !plainHttp && (insecure || isLoopbackHost(url.host)),
-    };
+    const serverHost = withDefaults(configured[configured.length - 1] as HostEndpoint, this.opts.host).host;
+    return configured.map((raw, index) => {
+      const e = withDefaults(raw, this.opts.host);
+      const plainHttp = e.scheme === 'http:';
+      const tls: TlsSettings = {
+        ...(e.ca.length ? { ca: e.ca } : {}),
+        ...(e.clientCert ? { clientCert: e.clientCert } : {}),
+        ...(e.clientKey ? { clientKey: e.clientKey } : {}),
+        skipVerify: insecure || e.skipVerify,
+      };
+      const isServer = index === configured.length - 1 || e.host === serverHost;
+      const ep: ResolvedEndpoint = {
+        index,
+        capabilities: e.capabilities,
+        isServer,
+        authorizer: this.authorizer,
+        base: `${e.scheme}//${e.host}${e.path}`,
+        origin: `${e.scheme}//${e.host}`,
+        tls,
+        plainHttp,
+        credentialsAllowed: !plainHttp || insecure || e.explicit,
+        headers: e.headers,
+        hostsDir: settings.dir,
+        canFallback: !plainHttp && (insecure || e.httpFallback),
+      };
+      ep.authorizer = isServer ? this.authorizer : this.mirrorAuthorizer(ep);
+      return ep;
+    });
+  }
+
+  /** A mirror's own authorizer: its own challenge, tokens and token-service headers; the registry's credentials. */
+  private mirrorAuthorizer(ep: ResolvedEndpoint): Authorizer {
+    const key = new URL(ep.origin).host;
+    let a = this.mirrorAuthorizers.get(key);
+    if (!a) {
+      const shared: CredentialSource = { get: () => this.authorizer.getCredentials() };
+      a = new Authorizer(this.opts.host, shared, (r) => this.tokenRequest(r, ep.index));
+      this.mirrorAuthorizers.set(key, a);
+    }
+    return a;
   }
 
   /** Switches an endpoint to plain HTTP (the server does not speak TLS). */
-  private fallBackToHttp(cap: Capability, ep: ResolvedEndpoint): void {
-    const key: Capability = cap === 'resolve' ? 'pull' : cap;
+  private async fallBackToHttp(ep: ResolvedEndpoint): Promise<void> {
+    const all = await this.allHosts();
     const u = new URL(ep.base);
     u.protocol = 'http:';
     const next: ResolvedEndpoint = {
@@ -157,40 +207,65 @@ export class RegistryHost {
       canFallback: false,
       credentialsAllowed: this.opts.insecure,
     };
-    this.debug(`  ${this.host} does not speak TLS: using plain HTTP`);
-    this.endpoints.set(key, Promise.resolve(next));
+    this.debug(`  ${new URL(ep.origin).host} does not speak TLS: using plain HTTP`);
+    if (all[ep.index] === ep) all[ep.index] = next;
   }
 
   /** Throws INSECURE when credentials may not go to this host's endpoint (plain HTTP without --insecure-registry). */
   async assertCredentialsAllowed(cap: Capability = 'pull'): Promise<void> {
-    const ep = await this.resolve(cap);
-    if (!ep.credentialsAllowed) {
+    const [ep] = await this.candidates(cap, true);
+    if (ep && !ep.credentialsAllowed) {
       throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to ${this.host}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
     }
   }
 
-  /** Base URL in use for a capability (after any fallback), e.g. for messages. */
-  async baseUrl(cap: Capability = 'pull'): Promise<string> {
-    return (await this.resolve(cap)).base;
+  /** Base URL in use for a capability (the first host that has it, after any fallback), e.g. for messages. */
+  async baseUrl(cap: Capability = 'pull', serverOnly = false): Promise<string> {
+    return ((await this.candidates(cap, serverOnly))[0] as ResolvedEndpoint).base;
   }
 
-  /** Sends a request with authorization, retries and redirects. The caller consumes or dumps the body. */
+  /**
+   * Sends a request with authorization, retries and redirects. The caller consumes or dumps the body.
+   * Reads (GET/HEAD to resolve or pull) try the hosts in order, as containerd does: a host that fails
+   * (network error, or an HTTP error status) hands over to the next one, mirrors first, the server last.
+   */
   async request(req: HostRequest): Promise<HostResponse> {
     const cap = req.capability ?? (req.method === 'GET' || req.method === 'HEAD' ? 'pull' : 'push');
+    const hosts = await this.candidates(cap, req.serverOnly);
+    const failover = (req.method === 'GET' || req.method === 'HEAD') && cap !== 'push';
+    for (let i = 0; ; i++) {
+      const ep = hosts[i] as ResolvedEndpoint;
+      const last = !failover || i === hosts.length - 1;
+      let res: HostResponse;
+      try {
+        res = await this.requestVia(ep.index, req, cap, last);
+      } catch (e) {
+        if (last || req.signal?.aborted) throw e;
+        this.debug(`  ${new URL(ep.origin).host} failed (${(e as Error).message}): trying the next host`);
+        continue;
+      }
+      if (last || res.status < 400) return res;
+      this.debug(`  ${new URL(ep.origin).host} answered ${res.status}: trying the next host`);
+      await res.body.dump().catch(() => undefined);
+    }
+  }
+
+  /** One request through one host: authorization, retries (on the last host only) and the plain-HTTP fallback. */
+  private async requestVia(index: number, req: HostRequest, cap: Capability, lastHost: boolean): Promise<HostResponse> {
     const replayable = req.body === undefined || typeof req.body !== 'object' || Buffer.isBuffer(req.body) || typeof req.body === 'function';
-    const retryable = (req.retry ?? (req.method !== 'PATCH' && req.method !== 'POST')) && replayable;
+    const retryable = lastHost && (req.retry ?? (req.method !== 'PATCH' && req.method !== 'POST')) && replayable;
     const started = Date.now();
     let attempt = 0;
     let authRetried = false;
     let fallbacks = 0;
     for (;;) {
-      const ep = await this.resolve(cap);
+      const ep = (await this.allHosts())[index] as ResolvedEndpoint;
       const url = /^https?:\/\//.test(req.path) ? this.rebase(req.path, ep) : `${ep.base}${req.path}`;
       const sameOrigin = new URL(url).origin === ep.origin;
       const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...ep.headers, ...req.headers };
       let sentAuth: string | undefined;
       if (sameOrigin) {
-        sentAuth = await this.authorizer.header(req.scopes, ep.credentialsAllowed);
+        sentAuth = await ep.authorizer.header(req.scopes, ep.credentialsAllowed);
         if (sentAuth) headers.authorization = sentAuth;
       }
       let res: HostResponse;
@@ -199,7 +274,7 @@ export class RegistryHost {
       } catch (e) {
         if (ep.canFallback && fallbacks === 0 && (isNotTls(e) || isTlsHandshakeTimeout(e) || (this.opts.insecure && isConnectionRefused(e)))) {
           fallbacks++;
-          this.fallBackToHttp(cap, ep);
+          await this.fallBackToHttp(ep);
           continue;
         }
         if (retryable && isRetryableNetworkError(e) && attempt < this.retryPolicy.retries && Date.now() - started < this.retryPolicy.maxTotalMs) {
@@ -209,16 +284,16 @@ export class RegistryHost {
           await delay(d);
           continue;
         }
-        throw networkError(e, { host: this.host, hostsDir: ep.hostsDir, ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}) });
+        throw networkError(e, { host: ep.isServer ? this.host : new URL(ep.origin).host, hostsDir: ep.hostsDir, ...(this.opts.timeoutMs !== undefined ? { timeoutMs: this.opts.timeoutMs } : {}) });
       }
       if (res.status === 401 && !authRetried && !req.noAuthRetry && sameOrigin) {
         const www = res.headers['www-authenticate'];
         const text = await readSmall(res.body);
         authRetried = true;
-        if (ep.plainHttp && !ep.credentialsAllowed && (await this.authorizer.getCredentials())) {
+        if (ep.plainHttp && !ep.credentialsAllowed && (await ep.authorizer.getCredentials())) {
           throw new OcictlError('INSECURE', `refusing to send credentials over plain HTTP to ${this.host}`, { hint: `pass --insecure-registry to allow it for ${this.host}` });
         }
-        if (await this.authorizer.unauthorized(www, req.scopes, sentAuth)) {
+        if (await ep.authorizer.unauthorized(www, req.scopes, sentAuth)) {
           if (!replayable) throw unauthorizedError(this.host);
           continue;
         }
@@ -302,8 +377,9 @@ export class RegistryHost {
   }
 
   /** HTTP for the token service: same TLS settings when it is the registry's own origin. */
-  private async tokenRequest(r: Parameters<TokenHttp>[0]): Promise<{ status: number; text: string }> {
-    const ep = await this.resolve('pull');
+  private async tokenRequest(r: Parameters<TokenHttp>[0], index: number | undefined): Promise<{ status: number; text: string }> {
+    const all = await this.allHosts();
+    const ep = (index === undefined ? all[all.length - 1] : all[index]) as ResolvedEndpoint;
     const u = new URL(r.url);
     const sameHost = u.host === new URL(ep.origin).host;
     // --insecure-registry covers the named registry only, not a token service on another host.
@@ -324,7 +400,8 @@ export class RegistryHost {
     for (;;) {
       try {
         this.debug(`> ${r.method} ${redactUrl(r.url)}`);
-        const headers = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...r.headers };
+        // the host's configured headers go to its token service too, as containerd sends them
+        const headers = { 'user-agent': this.opts.userAgent ?? 'ocictl', ...ep.headers, ...r.headers };
         const res = await this.exchange(r.method, r.url, headers, r.body, tls);
         const text = await res.body.text();
         this.debug(`< ${res.statusCode} ${r.method} ${redactUrl(r.url)}`);

@@ -59,7 +59,8 @@ export interface FastResponse {
   body: FastBody;
 }
 
-const HEAD_LIMIT = 64 * 1024;
+/** The largest response head (status line and headers), as Node's and undici's default maxHeaderSize. */
+const HEAD_LIMIT = 16 * 1024;
 
 /** Hands a response body to a borrowing sink: pumped when it is a FastBody, else chunk by chunk (undici's). */
 export async function pumpBody(body: AsyncIterable<Buffer>, sink: BorrowedSink): Promise<void> {
@@ -218,7 +219,7 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
         }
         got = got ? Buffer.concat([got, buf]) : Buffer.from(buf);
         const end = got.indexOf('\r\n\r\n');
-        if (end < 0 || end > HEAD_LIMIT) {
+        if (end < 0 || end + 4 > HEAD_LIMIT) {
           if (got.length > HEAD_LIMIT) failAll(protocolError(`response headers over ${HEAD_LIMIT / 1024} KiB`));
           return;
         }
@@ -239,6 +240,11 @@ export function fastRequest(req: FastRequest): Promise<FastResponse> {
           return;
         }
         if (method === 'HEAD' || parsed.status === 204 || parsed.status === 304) framing = { kind: 'length', remaining: 0 };
+        if (framing.kind === 'length' && rest.length > framing.remaining) {
+          // Bytes past the end of this response: a second answer nobody asked for (llhttp refuses it too).
+          failAll(protocolError(framing.remaining === 0 ? `bytes after a response that has no body (${parsed.status})` : 'a response longer than its Content-Length'));
+          return;
+        }
         const keepAlive = poolable && !parsed.http10 && !/\bclose\b/i.test(String(parsed.headers.connection ?? ''));
         body = new FastBody(conn.socket, framing, req.timeoutMs, (reusable) => {
           finished();

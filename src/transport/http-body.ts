@@ -313,7 +313,10 @@ export class FastBody implements AsyncIterable<Buffer> {
         f.remaining -= n;
         more = sink.take(n === buf.length ? buf : buf.subarray(0, n));
       }
-      if (f.remaining === 0) this.finish();
+      if (f.remaining === 0) {
+        if (buf.length > n) throw protocolError('a response longer than its Content-Length');
+        this.finish();
+      }
       return more;
     }
     return this.decodeChunked(buf, sink);
@@ -338,47 +341,100 @@ export class FastBody implements AsyncIterable<Buffer> {
       i = end;
       if (this.line.length > 4096) throw protocolError('a chunked body with a line over 4 KiB');
       if (nl < 0) break;
-      const line = this.line.replace(/\r?\n$/, '');
+      // Every line ends in CRLF, and holds no other CR or LF (as llhttp: a bare LF is refused).
+      if (!this.line.endsWith('\r\n')) throw protocolError('a chunked body with a line not ended by CRLF');
+      const line = this.line.slice(0, -2);
       this.line = '';
+      if (/[\r\n]/.test(line)) throw protocolError('a chunked body with a bare CR in a line');
       if (this.chunkState === 'data-crlf') {
         if (line !== '') throw protocolError('a chunked body without CRLF after a chunk');
         this.chunkState = 'size';
       } else if (this.chunkState === 'size') {
-        const m = /^([0-9a-fA-F]{1,12})[ \t;]*/.exec(line);
-        if (!m) throw protocolError('a chunked body with an invalid chunk size');
-        this.chunkLeft = parseInt(m[1] as string, 16);
+        this.chunkLeft = chunkSize(line);
         this.chunkState = this.chunkLeft === 0 ? 'trailer' : 'data';
       } else if (line === '') {
+        if (i < buf.length) throw protocolError('bytes after the end of a chunked body');
         this.finish();
+      } else {
+        parseHeaderLine(line, {}); // a trailer field: checked as a header, then dropped
       }
     }
     return more;
   }
 }
 
-export function parseHead(text: string): { status: number; headers: Record<string, string | string[]>; http10: boolean } {
-  const lines = text.split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
-  if (!m) throw protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(lines[0]?.slice(0, 40) ?? '')})`);
-  const headers: Record<string, string | string[]> = {};
-  for (const line of lines.slice(1)) {
-    const i = line.indexOf(':');
-    if (i <= 0) continue;
-    const k = line.slice(0, i).trim().toLowerCase();
-    const v = line.slice(i + 1).trim();
-    const prev = headers[k];
-    headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+/** A header name: an HTTP token. */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Control characters a header value may not hold (HTAB is allowed; bytes 0x80-0xff are). */
+const CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** One chunk extension (`;name`, `;name=token`, `;name="quoted"`), as llhttp accepts it. */
+const CHUNK_EXT = /;[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:=(?:"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"|[!#$%&'*+.^_`|~0-9A-Za-z-]*))?/y;
+
+/** The size of a chunk from its size line (hex, then extensions, no white space), or a protocol error. */
+export function chunkSize(line: string): number {
+  const m = /^0*([0-9a-fA-F]*)/.exec(line) as RegExpExecArray;
+  if (m[0].length === 0) throw protocolError('a chunked body with an invalid chunk size');
+  const hex = m[1] as string;
+  if (hex.length > 13) throw protocolError('a chunked body with a chunk size over 2^52');
+  let at = m[0].length;
+  while (at < line.length) {
+    CHUNK_EXT.lastIndex = at;
+    if (!CHUNK_EXT.test(line)) throw protocolError(line[at] === ';' ? 'a chunked body with an invalid chunk extension' : 'a chunked body with an invalid chunk size');
+    at = CHUNK_EXT.lastIndex;
   }
-  return { status: Number(m[1]), headers, http10: (lines[0] as string).startsWith('HTTP/1.0') };
+  return hex ? parseInt(hex, 16) : 0;
 }
 
+/**
+ * Checks one header (or trailer) line as llhttp does and adds it to `headers`: a token name,
+ * a colon with no space before it, a value without control characters; a folded line
+ * (obs-fold), a line without a colon, or a malformed Content-Length is a protocol error.
+ */
+export function parseHeaderLine(line: string, headers: Record<string, string | string[]>): void {
+  if (line.startsWith(' ') || line.startsWith('\t')) throw protocolError('a folded header line (obs-fold)');
+  const i = line.indexOf(':');
+  const name = i < 0 ? line : line.slice(0, i);
+  if (i <= 0 || !TOKEN.test(name)) throw protocolError(`an invalid header line ${JSON.stringify(line.slice(0, 40))}`);
+  const raw = line.slice(i + 1);
+  if (CTL.test(raw)) throw protocolError(`a control character in the header ${JSON.stringify(name.slice(0, 40))}`);
+  const k = name.toLowerCase();
+  if (k === 'content-length' && !/^ *[0-9]+ *$/.test(raw)) throw protocolError(`an invalid Content-Length ${JSON.stringify(raw.slice(0, 30))}`);
+  const v = raw.replace(/^[ \t]+|[ \t]+$/g, '');
+  const prev = headers[k];
+  headers[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+}
+
+export function parseHead(text: string): { status: number; headers: Record<string, string | string[]>; http10: boolean } {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})(?: [^\r\n]*)?$/.exec(lines[0] ?? '');
+  if (!m) throw protocolError(`an answer that is not HTTP/1.x (${JSON.stringify(lines[0]?.slice(0, 40) ?? '')})`);
+  const status = Number(m[1]);
+  // Stricter than llhttp: no registry answers a status below 100, or 101 to a request without Upgrade.
+  if (status < 100) throw protocolError(`a status code ${m[1] as string} below 100`);
+  if (status === 101) throw protocolError('101 Switching Protocols to a request that asked for no upgrade');
+  const headers: Record<string, string | string[]> = {};
+  for (const line of lines.slice(1)) parseHeaderLine(line, headers);
+  return { status, headers, http10: (lines[0] as string).startsWith('HTTP/1.0') };
+}
+
+/**
+ * How the body is delimited, refusing what llhttp refuses (Content-Length with
+ * Transfer-Encoding, more than one Content-Length) and, stricter, a Transfer-Encoding
+ * whose last coding is not chunked.
+ */
 export function framingOf(headers: Record<string, string | string[]>): Framing {
   const te = headers['transfer-encoding'];
-  if (te !== undefined && /chunked/i.test(String(te))) return { kind: 'chunked' };
   const cl = headers['content-length'];
+  if (te !== undefined && cl !== undefined) throw protocolError('both Content-Length and Transfer-Encoding');
+  if (te !== undefined) {
+    const codings = (Array.isArray(te) ? te.join(',') : te).split(',').map((c) => c.trim().toLowerCase());
+    if (codings[codings.length - 1] !== 'chunked') throw protocolError(`a Transfer-Encoding ocictl cannot read (${JSON.stringify(String(te).slice(0, 40))})`);
+    return { kind: 'chunked' };
+  }
   if (cl !== undefined) {
-    const n = Number(Array.isArray(cl) ? cl[0] : cl);
-    if (!Number.isSafeInteger(n) || n < 0) throw protocolError(`an invalid Content-Length ${JSON.stringify(String(cl).slice(0, 30))}`);
+    if (Array.isArray(cl)) throw protocolError('more than one Content-Length');
+    const n = Number(cl);
+    if (!/^[0-9]+$/.test(cl) || !Number.isSafeInteger(n)) throw protocolError(`an invalid Content-Length ${JSON.stringify(cl.slice(0, 30))}`);
     return { kind: 'length', remaining: n };
   }
   return { kind: 'close' };
