@@ -410,7 +410,7 @@ test('errors: no socket, a file that is no socket, a socket that is not containe
   const missing = path.join(dir, 'nothing-here.sock');
   const t0 = Date.now();
   assert.equal(await probeSocket(missing), false);
-  assert.ok(Date.now() - t0 < 300);
+  assert.ok(Date.now() - t0 < 2000, "a missing socket is answered at once (ENOENT), not after a timeout");
   assert.equal(await probeSocket(daemon.socket), true);
   await assert.rejects(ContainerdClient.connect({ address: missing, namespace: 'default' }), (e: unknown) => {
     assert.ok(e instanceof OcictlError);

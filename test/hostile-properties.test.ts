@@ -78,7 +78,9 @@ describe('parseReference properties', () => {
     for (const s of inputs) {
       const t0 = performance.now();
       throwsOnlyOcictlErrors(() => parseReference(s));
-      assert.ok(performance.now() - t0 < 200, `parsing ${s.slice(0, 20)}… took too long`);
+      // A guard against catastrophic backtracking (which takes minutes on 100 KB), not a speed goal:
+      // the bound is loose so that a loaded CI machine does not fail it.
+      assert.ok(performance.now() - t0 < 3000, `parsing ${s.slice(0, 20)}… took too long`);
     }
   });
 });
@@ -140,7 +142,8 @@ describe('parseChallenges properties', () => {
     for (const s of inputs) {
       const t0 = performance.now();
       parseChallenges(s);
-      assert.ok(performance.now() - t0 < 300, `parsing ${s.slice(0, 20)}… took ${performance.now() - t0} ms`);
+      // Guards against catastrophic backtracking, not a speed goal: loose enough for a loaded machine.
+      assert.ok(performance.now() - t0 < 3000, `parsing ${s.slice(0, 20)}… took ${performance.now() - t0} ms`);
     }
   });
 });
