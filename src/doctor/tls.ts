@@ -243,7 +243,9 @@ export async function tlsChecks(t: Target, budget: Budget, insecure: boolean): P
   const renew = `renew the registry certificate (its CA must sign the new one; ${t.hostsDir}/ca.crt stays)`;
   if (to < now) {
     timeOk = false;
-    out.push(skipVerify ? check('tls expiry', 'warn', `expired on ${leaf.validTo}; not verified`, renew) : check('tls expiry', 'fail', `the certificate of ${hp} expired on ${leaf.validTo} (${-days} day${-days === 1 ? '' : 's'} ago)`, renew));
+    const ago = Math.floor((now - to) / 86_400_000);
+    const when = ago === 0 ? 'today' : `${ago} day${ago === 1 ? '' : 's'} ago`;
+    out.push(skipVerify ? check('tls expiry', 'warn', `expired on ${leaf.validTo}; not verified`, renew) : check('tls expiry', 'fail', `the certificate of ${hp} expired on ${leaf.validTo} (${when})`, renew));
   } else if (from > now) {
     timeOk = false;
     out.push(check('tls expiry', 'fail', `the certificate of ${hp} is not valid before ${leaf.validFrom} (this machine's clock or the certificate is wrong)`, 'check this machine\'s clock (timedatectl), then the certificate'));
