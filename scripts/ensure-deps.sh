@@ -15,6 +15,8 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+# kubectl (pull-secret is compared with kubectl's own Secret): Debian's client only when none is installed (it conflicts with one).
+command -v kubectl >/dev/null || { need+=(kubernetes-client); PKGS+=(kubernetes-client); }
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then
   echo "ocictl: installing Debian packages: ${need[*]}" >&2
