@@ -354,3 +354,30 @@ describe('doctor against broken registries', () => {
     assert.equal(lib.checks.find((c) => c.name === 'tcp connect')?.status, 'fail');
   });
 });
+
+describe('doctor and client certificates', () => {
+  test('hosts.toml names a client certificate the server requires: ok; without it: the fix names client = [...]', async () => {
+    const pki = await makePki(path.join(sb.dir, 'pki-mtls'));
+    const reg = await startRegistry({ tls: pki, clientCA: pki.caCert });
+    stops.push(() => reg.stop());
+    const hostsToml = (client: boolean): string => {
+      const c = client ? `client = [["${pki.clientCert}", "${pki.clientKey}"]]\n` : '';
+      return `server = "https://${reg.host}"\nca = "${pki.caCert}"\n${c}\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = "${pki.caCert}"\n  ${c}`;
+    };
+    const withCert = await hostsDir('mtls-with');
+    await mkdir(path.join(withCert, reg.host), { recursive: true });
+    await writeFile(path.join(withCert, reg.host, 'hosts.toml'), hostsToml(true));
+    const ok = await runDoctor(['--hosts-dir', withCert, reg.host]);
+    assert.equal(ok.code, 0, JSON.stringify(ok.report, null, 1));
+    assert.match(get(ok.report, 'config files').detail, /a client certificate/);
+    assert.match(get(ok.report, 'client certificate').detail, /^CN=ocitest-client from .*hosts\.toml, valid until .*; the server requires it/);
+    const without = await hostsDir('mtls-without');
+    await mkdir(path.join(without, reg.host), { recursive: true });
+    await writeFile(path.join(without, reg.host, 'hosts.toml'), hostsToml(false));
+    const r = await runDoctor(['--hosts-dir', without, reg.host]);
+    assert.equal(r.code, 1);
+    assert.deepEqual(failing(r.report), ['tls']);
+    assert.match(get(r.report, 'tls').detail, /the server wants a client certificate and .*hosts\.toml names none/);
+    assert.match(get(r.report, 'tls').fix!, /client = \[\[".*client\.cert", ".*client\.key"\]\]/);
+  });
+});

@@ -10,15 +10,15 @@ import type { Check, DoctorReport } from '../doctor/index.js';
 
 const MARK: Record<Check['status'], string> = { ok: 'ok', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
 
-/** A table on a terminal: one row per check, its fix on the line below. */
-export function renderDoctorTable(r: DoctorReport, width = process.stdout.columns ?? 120): string {
+/** A table on a terminal: one row per check, its fix on the line below, under the detail. */
+export function renderDoctorTable(r: DoctorReport): string {
   const rows = r.checks.map((c) => [MARK[c.status], c.name, c.detail]);
   const lines = table(['STATUS', 'CHECK', 'DETAIL'], rows).split('\n');
   const out: string[] = [lines[0]!];
-  const indent = Math.max(...r.checks.map((c) => c.name.length), 5) + 'STATUS'.length + 6;
+  const indent = 'STATUS'.length + 3 + Math.max('CHECK'.length, ...r.checks.map((c) => c.name.length)) + 3;
   r.checks.forEach((c, i) => {
     out.push(lines[i + 1]!);
-    if (c.fix) out.push(`${' '.repeat(Math.min(indent, Math.max(0, width - 20)))}fix: ${c.fix}`);
+    if (c.fix) out.push(`${' '.repeat(indent)}fix: ${c.fix}`);
   });
   return `${out.join('\n')}\n`;
 }

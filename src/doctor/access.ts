@@ -123,7 +123,13 @@ function registryMessage(text: string): string {
   try {
     const v = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
     const e = v.errors?.[0];
-    if (e) return `${e.code ?? ''}${e.message ? `: ${e.message}` : ''}`;
+    if (e) {
+      // Harbor doubles its messages ("m: m").
+      const m = e.message ?? '';
+      const half = (m.length - 2) / 2;
+      const msg = Number.isInteger(half) && half > 0 && m.slice(0, half) === m.slice(half + 2) && m.slice(half, half + 2) === ': ' ? m.slice(0, half) : m;
+      return `${e.code ?? ''}${msg ? `: ${msg}` : ''}`;
+    }
   } catch {
     // not JSON
   }

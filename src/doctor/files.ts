@@ -74,12 +74,12 @@ export async function configFilesCheck(server: string, hostsDirs: string[] = DEF
     }
     const t = targetFrom(server, ep, ep.explicit ? path.dirname(ep.source) : ep.source, true);
     const what = [
-      ep.explicit ? `server ${ep.url.replace(/\/v2$/, '')}` : 'ca.crt/client.cert files',
-      `${ep.ca.length} CA${ep.ca.length === 1 ? '' : 's'}`,
+      ...(ep.explicit ? [`server ${ep.url.replace(/\/v2$/, '')}`] : []),
+      `${ep.ca.length} CA${ep.ca.length === 1 ? '' : 's'}${ep.explicit ? '' : ' (*.crt)'}`,
       ep.clientCert ? 'a client certificate' : 'no client certificate',
       ...(ep.skipVerify ? ['skip_verify = true'] : []),
     ].join(', ');
-    const where = ep.explicit ? ep.source : `${ep.source} (certs.d)`;
+    const where = ep.explicit ? ep.source : `${ep.source} (certs.d style)`;
     if (ep.skipVerify) {
       return { target: t, check: check(name, 'warn', `${where}: ${what}: certificates are not verified`, `install the registry's CA instead: ocictl containerd registry add ${server} --ca ca.pem`) };
     }

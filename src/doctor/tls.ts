@@ -31,6 +31,13 @@ interface Handshake {
   chain: X509Certificate[];
   peer: tls.PeerCertificate;
   protocol: string;
+  /** An error right after the handshake (TLS 1.3: a refused or missing client certificate shows here). */
+  after?: NodeJS.ErrnoException;
+}
+
+/** A TLS alert about the client's certificate (42 bad certificate, 116 certificate required, ...). */
+function clientCertAlert(e: NodeJS.ErrnoException | undefined): boolean {
+  return !!e && /alert (bad certificate|certificate required|unknown ca|certificate unknown|handshake failure)|CERTIFICATE_REQUIRED/i.test(`${e.code ?? ''} ${e.message}`);
 }
 
 type HandshakeResult = { ok: true; h: Handshake } | { ok: false; error: NodeJS.ErrnoException; timedOut: boolean };
@@ -69,7 +76,7 @@ function handshake(t: Target, ms: number, client?: { cert: string; key: string }
       s.once('error', (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         s.destroy();
-        resolve({ ok: false, error: e, timedOut: false });
+        resolve({ ok: true, h: { chain, peer, protocol, after: e } });
       });
       s.write('HEAD /v2/ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
       s.once('data', done);
@@ -190,10 +197,17 @@ export async function tlsChecks(t: Target, budget: Budget, insecure: boolean): P
         };
       }
     }
-    const why = r.error.code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' || /certificate required/i.test(r.error.message) ? 'the server requires a client certificate' : r.error.message.split('\n')[0];
+    if (clientCertAlert(r.error)) {
+      return {
+        checks: [check('tls', 'fail', `TLS handshake with ${hp} failed: ${alertText(r.error)}: ${client ? `the server refused the client certificate from ${t.endpoint?.source}` : `the server wants a client certificate and ${t.hostsToml ?? t.hostsDir} names none`}`, clientFix(t, !!client)), ...skipRest('the TLS handshake failed')],
+        plainHttp: false,
+        usable: false,
+        credentialsAllowed: false,
+      };
+    }
     return {
       checks: [
-        check('tls', 'fail', `TLS handshake with ${hp} failed: ${why}`, why === 'the server requires a client certificate' ? `add client = ["/etc/containerd/certs.d/${t.server}/client.cert", ".../client.key"] to ${t.hostsDir}/hosts.toml (or client.cert + client.key in ${t.hostsDir})` : `check the registry's TLS set-up (openssl s_client -connect ${hp})`),
+        check('tls', 'fail', `TLS handshake with ${hp} failed: ${alertText(r.error)}`, `check the registry's TLS set-up (openssl s_client -connect ${hp})`),
         ...skipRest('the TLS handshake failed'),
       ],
       plainHttp: false,
@@ -253,11 +267,30 @@ export async function tlsChecks(t: Target, budget: Budget, insecure: boolean): P
     out.push(check('tls expiry', 'warn', `expires in ${days} day${days === 1 ? '' : 's'} (${leaf.validTo})`, renew));
   } else out.push(check('tls expiry', 'ok', `valid until ${leaf.validTo} (${days} days)`));
   // client certificate
-  out.push(await clientCertCheck(t, budget, client));
+  const refused = clientCertAlert(r.h.after);
+  if (refused) {
+    out.push(
+      client
+        ? check('client certificate', 'fail', `the server refused the client certificate from ${t.endpoint?.source} (${alertText(r.h.after!)})`, clientFix(t, true))
+        : check('client certificate', 'fail', `the server demands a client certificate (${alertText(r.h.after!)}) and ${t.hostsToml ?? `${t.hostsDir}`} names none`, clientFix(t, false)),
+    );
+  } else out.push(await clientCertCheck(t, budget, client));
   const ok = (trusted && nameOk && timeOk) || skipVerify;
-  const out2: TlsOutcome = { checks: out, plainHttp: false, usable: true, credentialsAllowed: ok };
+  const out2: TlsOutcome = { checks: out, plainHttp: false, usable: !refused, credentialsAllowed: ok && !refused };
   if (!ok) out2.credentialsRefused = UNTRUSTED;
   return out2;
+}
+
+function alertText(e: NodeJS.ErrnoException): string {
+  const alert = /alert ([a-z ]+?)(?::|$)/i.exec(e.message)?.[1];
+  return alert ? `TLS alert "${alert}"` : (e.message.split('\n')[0] ?? String(e.code));
+}
+
+function clientFix(t: Target, have: boolean): string {
+  const file = t.hostsToml ?? `${t.hostsDir}/hosts.toml`;
+  return have
+    ? `use a client certificate signed by the CA the registry trusts for clients, in ${file} (client = [["client.cert", "client.key"]])`
+    : `add client = [["${t.hostsDir}/client.cert", "${t.hostsDir}/client.key"]] to ${file} (top level and under [host."https://${t.server}"]), or put client.cert + client.key in ${t.hostsDir}`;
 }
 
 async function clientCertCheck(t: Target, budget: Budget, client: { cert: string; key: string } | undefined): Promise<Check> {
