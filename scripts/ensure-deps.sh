@@ -2,7 +2,7 @@
 # Installs the Debian packages that ocictl's tests, demo and benchmark start
 # (the real registry engine, skopeo, containerd, ...), when they are missing.
 set -euo pipefail
-PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd python3 curl openssl)
+PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd python3 curl openssl golang-github-containerd-containerd-dev)
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
@@ -17,6 +17,9 @@ command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 # kubectl (pull-secret is compared with kubectl's own Secret): Debian's client only when none is installed (it conflicts with one).
 command -v kubectl >/dev/null || { need+=(kubernetes-client); PKGS+=(kubernetes-client); }
+# containerd's API .proto files, against which test/containerd-client-proto checks ocictl's definitions.
+CTD_PROTO=/usr/share/gocode/src/github.com/containerd/containerd/api/services/content/v1/content.proto
+[ -f "$CTD_PROTO" ] || need+=(golang-github-containerd-containerd-dev)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then
   echo "ocictl: installing Debian packages: ${need[*]}" >&2
