@@ -16,6 +16,7 @@ import { makePki } from '../fixtures/pki.js';
 import { freePort } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import { credentialHelperEnv } from '../fixtures/credhelper.js';
+import { startContainerdStore } from '../fixtures/containerd/daemon.js';
 import { sandbox, type Sandbox } from './lib/cli.js';
 import { doctor } from '../src/index.js';
 
@@ -379,5 +380,29 @@ describe('doctor and client certificates', () => {
     assert.deepEqual(failing(r.report), ['tls']);
     assert.match(get(r.report, 'tls').detail, /the server wants a client certificate and .*hosts\.toml names none/);
     assert.match(get(r.report, 'tls').fix!, /client = \[\[".*client\.cert", ".*client\.key"\]\]/);
+  });
+});
+
+describe("doctor and containerd's socket", () => {
+  test('containerd runs CRI with config_path holding the hosts.toml ocictl uses: ok; CRI refused to load: fail with its error', async () => {
+    const d = await hostsDir('ctd', { [h.host]: h.pki.caCert });
+    const good = await startContainerdStore(path.join(sb.dir, 'ctd-good'), { extraToml: `[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${d}"` });
+    stops.push(() => good.stop());
+    const r = await runDoctor(['--hosts-dir', d, h.host, '--containerd-socket', good.socket]);
+    assert.equal(r.code, 0, JSON.stringify(r.report, null, 1));
+    const c = get(r.report, 'containerd socket');
+    assert.equal(c.status, 'ok');
+    assert.match(c.detail, new RegExp(`^containerd 1\\.\\S+ at .*: CRI loaded with config_path "${d}"; containerd resolves ${h.host} with ${d}/${h.host}, as ocictl does$`));
+    await good.stop();
+
+    const bad = await startContainerdStore(path.join(sb.dir, 'ctd-bad'), {
+      extraToml: `[plugins."io.containerd.grpc.v1.cri".registry]\n  config_path = "${d}"\n[plugins."io.containerd.grpc.v1.cri".registry.mirrors."docker.io"]\n  endpoint = ["https://mirror.example"]`,
+    });
+    stops.push(() => bad.stop());
+    const r2 = await runDoctor(['--hosts-dir', d, h.host, '--containerd-socket', bad.socket]);
+    assert.equal(r2.code, 1);
+    assert.deepEqual(failing(r2.report), ['containerd socket']);
+    assert.match(get(r2.report, 'containerd socket').detail, /the CRI plugin failed to load: invalid plugin config: `mirrors` cannot be set when `config_path` is provided/);
+    assert.match(get(r2.report, 'containerd socket').fix!, /ocictl containerd lint --fix/);
   });
 });

@@ -2,8 +2,8 @@
  * What containerd's configuration means for SERVER, from the lint's analysis
  * of config.toml (src/host/lint.ts): whether CRI's `config_path` is set and
  * names the directory that holds SERVER's hosts.toml, deprecated
- * `mirrors`/`configs` for SERVER, and plaintext passwords. The socket check
- * (containerd's own view) needs the containerd API client.
+ * `mirrors`/`configs` for SERVER, and plaintext passwords. containerd's own
+ * view is containerd-socket.ts.
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -16,7 +16,6 @@ import { type Check, check, skip } from './check.js';
 import type { Target } from './files.js';
 
 export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
-export const DEFAULT_CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
 
 export interface ContainerdOutcome {
   checks: Check[];
@@ -87,13 +86,4 @@ export async function containerdConfigChecks(t: Target, file: string | undefined
     checks.push(check(NAMES[2]!, 'fail', `${f}:${s.line ?? '?'}: ${s.message}: ${s.why}`, `ocictl pull-secret ${t.server} --name harbor-pull | kubectl apply -f - ; add imagePullSecrets: [{name: harbor-pull}] to the pods; then delete the auth table at ${f}:${s.line ?? '?'} and restart containerd`));
   }
   return { checks, configPath: dirs };
-}
-
-/** containerd's own view of SERVER (needs the containerd API client; until then, what can be said without it). */
-export async function containerdSocketCheck(t: Target, socket: string | undefined, configPath: string[] | undefined): Promise<Check> {
-  const name = 'containerd socket';
-  const sock = socket ?? DEFAULT_CONTAINERD_SOCKET;
-  if (!existsSync(sock)) return skip(name, `no containerd socket at ${sock}`);
-  const cp = configPath?.length ? ` (config_path from the config file: ${configPath.join(':')})` : '';
-  return skip(name, `${sock} exists, but this build has no containerd API client to ask it how it resolves ${t.server}${cp}`);
 }

@@ -12,7 +12,8 @@ import { OcictlError } from '../errors.js';
 import { normaliseServer } from '../reference/reference.js';
 import { type AccessInput, credentialsCheck, credentialsSource, permissionChecks } from './access.js';
 import { Budget, type Check, check, seconds, skip, within } from './check.js';
-import { containerdConfigChecks, containerdSocketCheck } from './containerd.js';
+import { containerdConfigChecks } from './containerd.js';
+import { containerdSocketCheck } from './containerd-socket.js';
 import { configFilesCheck } from './files.js';
 import { routeOf } from './http.js';
 import { dnsCheck, tcpCheck } from './network.js';
@@ -34,7 +35,7 @@ export interface DoctorOptions {
   repo?: string;
   /** containerd's config.toml (default /etc/containerd/config.toml when it exists). */
   containerdConfig?: string;
-  /** containerd's socket (default /run/containerd/containerd.sock). */
+  /** containerd's socket (default $CONTAINERD_ADDRESS, else /run/containerd/containerd.sock). */
   containerdSocket?: string;
 }
 
@@ -115,6 +116,6 @@ export async function doctor(serverArg: string, o: DoctorOptions = {}): Promise<
   }
   const ctd = await containerdConfigChecks(t, o.containerdConfig);
   checks.push(...ctd.checks);
-  checks.push(await containerdSocketCheck(t, o.containerdSocket, ctd.configPath));
+  checks.push(budget.expired() ? skip('containerd socket', `no time left within ${seconds(totalMs)}`) : await containerdSocketCheck(t, budget, o.containerdSocket, ctd.configPath));
   return { server, checks: [...checks] };
 }
