@@ -198,7 +198,7 @@ export async function permissionChecks(i: AccessInput, repo: string, loginOk: bo
         const same = u.host === new URL(i.route.base).host;
         if (same) {
           const d = await exchange(u.toString(), { method: 'DELETE', tls: i.route.tls, headers: hdr }, i.budget).catch(() => undefined);
-          cancelled = d && d.status < 300 ? 'cancelled' : `left for the registry to purge (DELETE answered ${d ? d.status : 'nothing'})`;
+          cancelled = d && d.status < 300 ? 'cancelled' : d && (d.status === 401 || d.status === 403) ? 'left for the registry to purge (cancelling needs the delete permission)' : `left for the registry to purge (DELETE answered ${d ? d.status : 'nothing'})`;
         } else cancelled = 'on another host: left for the registry to purge';
       }
       out.push(check('push permission', 'ok', `${user} may push ${repo}: an empty upload session was opened and ${cancelled}${granted}`));

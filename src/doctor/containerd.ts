@@ -12,6 +12,7 @@ import { hostAliases } from '../auth/docker-config.js';
 import { KEYS } from '../host/config.js';
 import { analyseConfig } from '../host/lint.js';
 import { getPath } from '../host/tomledit.js';
+import { isLoopbackHost } from '../registry/host.js';
 import { type Check, check, skip } from './check.js';
 import type { Target } from './files.js';
 
@@ -67,7 +68,7 @@ export async function containerdConfigChecks(t: Target, file: string | undefined
     } else {
       const there = dirs.map((d) => path.join(d, t.server, 'hosts.toml')).find((p) => existsSync(p));
       if (there) checks.push(check(NAMES[0]!, 'warn', `containerd reads ${there}, which ocictl did not (its hosts dirs are others)`, `pass --hosts-dir ${path.dirname(path.dirname(there))} to ocictl, or set OCICTL_HOSTS_DIR`));
-      else checks.push(check(NAMES[0]!, 'ok', `config_path = "${cp}"; no entry for ${t.server} there (containerd uses https://${t.server} and the system's CAs)`));
+      else checks.push(check(NAMES[0]!, 'ok', `config_path = "${cp}"; no entry for ${t.server} there (containerd uses its defaults: ${isLoopbackHost(t.server) ? 'plain HTTP for a loopback address' : `https://${t.server} and the system's CAs`})`));
     }
   }
   // mirrors / configs for SERVER
