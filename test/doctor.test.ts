@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -404,5 +405,76 @@ describe("doctor and containerd's socket", () => {
     assert.deepEqual(failing(r2.report), ['containerd socket']);
     assert.match(get(r2.report, 'containerd socket').detail, /the CRI plugin failed to load: invalid plugin config: `mirrors` cannot be set when `config_path` is provided/);
     assert.match(get(r2.report, 'containerd socket').fix!, /ocictl containerd lint --fix/);
+  });
+});
+
+describe('doctor and credentials', () => {
+  test('a Basic-auth registry over TLS: the login is checked against /v2/; a wrong password fails', async () => {
+    const pki = await makePki(path.join(sb.dir, 'pki-basic'));
+    const reg = await startRegistry({ tls: pki, htpasswd: { alice: 'alice-Secret-9' } });
+    stops.push(() => reg.stop());
+    secrets.push('alice-Secret-9', 'wrong-Secret-8');
+    const d = await hostsDir('basic', { [reg.host]: pki.caCert });
+    const good = await dockerConfig('basic-good', { auths: { [reg.host]: { auth: b64('alice:alice-Secret-9') } } });
+    const r = await runDoctor(['--hosts-dir', d, reg.host, '--repo', 'team/app'], { config: good });
+    assert.equal(r.code, 0, JSON.stringify(r.report, null, 1));
+    assert.match(get(r.report, 'v2 challenge').detail, /^Basic realm="basic-realm"/);
+    assert.equal(get(r.report, 'token realm').status, 'skip');
+    assert.match(get(r.report, 'login').detail, /^user alice accepted; GET \/v2\/ answered 200/);
+    assert.equal(get(r.report, 'push permission').status, 'ok');
+    const bad = await dockerConfig('basic-bad', { auths: { [reg.host]: { auth: b64('alice:wrong-Secret-8') } } });
+    const r2 = await runDoctor(['--hosts-dir', d, reg.host], { config: bad });
+    assert.equal(r2.code, 1);
+    assert.deepEqual(failing(r2.report), ['login']);
+    assert.match(get(r2.report, 'login').detail, /user alice was not accepted: GET \/v2\/ with them answered HTTP 401/);
+  });
+
+  test('credentials never go over plain HTTP: not to a plain-HTTP registry, not to a plain-HTTP token service', async () => {
+    const seen: string[] = [];
+    const record = (req: http.IncomingMessage): void => {
+      if (req.headers.authorization) seen.push(`${req.method} ${req.url}`);
+    };
+    // a plain-HTTP registry asking for Basic credentials
+    const plain = http.createServer((req, res) => {
+      record(req);
+      req.resume();
+      res.writeHead(401, { 'www-authenticate': 'Basic realm="plain"', 'docker-distribution-api-version': 'registry/2.0', 'content-length': '0' });
+      res.end();
+    });
+    // a TLS registry whose Bearer realm is plain HTTP on another port
+    const realm = http.createServer((req, res) => {
+      record(req);
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"token":"x"}');
+    });
+    const pki = await makePki(path.join(sb.dir, 'pki-httprealm'));
+    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const tlsReg = https.createServer({ key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert) }, (req, res) => {
+      record(req);
+      req.resume();
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="http://127.0.0.1:${p2}/token",service="reg"`, 'content-length': '0' });
+      res.end();
+    });
+    for (const [srv, port] of [[plain, p1], [realm, p2], [tlsReg, p3]] as const) {
+      await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
+      stops.push(() => new Promise<void>((resolve) => { srv.closeAllConnections(); srv.close(() => resolve()); }));
+    }
+    secrets.push('carol-Secret-7');
+    const cfg = await dockerConfig('plain-creds', { auths: { [`127.0.0.1:${p1}`]: { auth: b64('carol:carol-Secret-7') }, [`127.0.0.1:${p3}`]: { auth: b64('carol:carol-Secret-7') } } });
+    const d = await hostsDir('plain-creds', { [`127.0.0.1:${p3}`]: pki.caCert });
+    const r1 = await runDoctor(['--hosts-dir', d, `127.0.0.1:${p1}`, '--repo', 'a/b'], { config: cfg });
+    assert.equal(r1.code, 1);
+    assert.equal(get(r1.report, 'tls').status, 'fail');
+    assert.equal(get(r1.report, 'login').status, 'skip');
+    assert.match(get(r1.report, 'login').detail, /plain HTTP without --insecure-registry: credentials are not sent/);
+    const r2 = await runDoctor(['--hosts-dir', d, `127.0.0.1:${p3}`, '--repo', 'a/b'], { config: cfg });
+    assert.equal(get(r2.report, 'token realm').status, 'warn');
+    assert.match(get(r2.report, 'token realm').detail, /over plain HTTP: credentials are not sent to it/);
+    assert.equal(get(r2.report, 'login').status, 'skip');
+    assert.match(get(r2.report, 'login').detail, /is plain HTTP: credentials are not sent to it/);
+    assert.equal(get(r2.report, 'pull permission').status, 'skip');
+    assert.match(get(r2.report, 'pull permission').detail, /^the credentials could not be used: .* is plain HTTP/);
+    assert.deepEqual(seen, [], 'no request carried an Authorization header');
   });
 });

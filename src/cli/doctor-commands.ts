@@ -44,6 +44,7 @@ export function registerDoctorCommands(program: Command): void {
     .option('--containerd-config <file>', "containerd's config.toml (default /etc/containerd/config.toml when it exists)")
     .option('--containerd-socket <path>', "containerd's socket (default /run/containerd/containerd.sock)")
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .addHelpText('after', '\nThe global --timeout SECONDS bounds the whole run here (default 30). Exit 0: nothing failed; 1: a check failed; 2: bad usage.\nEach check: ok | warn | fail | skip, the facts found, and for warn and fail the fix. See docs/doctor.md.')
     .action(async function (this: Command, server: string) {
       const o = this.opts<{ repo?: string; containerdConfig?: string; containerdSocket?: string; format: string }>();
       const { doctor, doctorFailed } = await import('../doctor/index.js');

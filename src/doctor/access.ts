@@ -136,9 +136,11 @@ function registryMessage(text: string): string {
   return text.trim().slice(0, 160);
 }
 
-/** Pull and push permission on `repo`. `loginOk` false when the login check failed (the checks are then skipped). */
-export async function permissionChecks(i: AccessInput, repo: string, loginOk: boolean): Promise<Check[]> {
-  if (!loginOk) return [skip('pull permission', 'the credentials were not accepted (see login)'), skip('push permission', 'the credentials were not accepted (see login)')];
+/** Pull and push permission on `repo`, after the `login` check (skipped when it failed, or when the credentials could not be used). */
+export async function permissionChecks(i: AccessInput, repo: string, login: Check): Promise<Check[]> {
+  const both = (why: string): Check[] => [skip('pull permission', why), skip('push permission', why)];
+  if (login.status === 'fail') return both('the credentials were not accepted (see login)');
+  if (login.status === 'skip' && i.creds && i.challenge) return both(`the credentials could not be used: ${login.detail}`);
   const project = repo.split('/')[0]!;
   const user = i.who ?? 'anonymous';
   const useCreds = !!i.creds && !credentialsBarrier(new URL(i.route.base), i.route);

@@ -102,7 +102,7 @@ export async function doctor(serverArg: string, o: DoctorOptions = {}): Promise<
     const input: AccessInput = { target: t, route, budget, clockBroken: v2.clockBroken, ...(v2.challenge ? { challenge: v2.challenge } : {}), ...(creds.creds ? { creds: creds.creds } : {}), ...(creds.who ? { who: creds.who } : {}) };
     const login = await credentialsCheck(input);
     net.push(login);
-    if (o.repo) net.push(...(await permissionChecks(input, o.repo, login.status !== 'fail')));
+    if (o.repo) net.push(...(await permissionChecks(input, o.repo, login)));
   };
   const finished = await within(network().then(() => true), budget.left() + 250, () => false);
   // A check still running when the time is up is abandoned: what it adds later is not reported.

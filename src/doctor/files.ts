@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { TomlError, parse as parseToml } from 'smol-toml';
 import { OcictlError } from '../errors.js';
+import { DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
 import { DEFAULT_HOSTS_DIRS, type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
 import { type Check, check } from './check.js';
 
@@ -36,7 +37,8 @@ export function defaultPort(scheme: 'https' | 'http'): number {
 }
 
 function targetFrom(server: string, ep: HostEndpoint | undefined, hostsDir: string, filesOk: boolean): Target {
-  const u = new URL(ep?.url ?? `https://${server}/v2`);
+  // Docker Hub's API lives on another name than the one in image references.
+  const u = new URL(ep?.url ?? `https://${server === DOCKER_HUB ? DOCKER_HUB_API : server}/v2`);
   const scheme = u.protocol === 'http:' ? 'http' : 'https';
   const t: Target = {
     server,
