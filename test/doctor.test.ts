@@ -344,7 +344,24 @@ describe('doctor against broken registries', () => {
     assert.equal(r.code, 1);
     assert.ok(r.ms < 3000 + 2500, `took ${r.ms} ms with --timeout 3`);
     assert.deepEqual(failing(r.report), ['tls']);
-    assert.match(get(r.report, 'tls').detail, /accepted the connection but finished no TLS handshake within 3\.0 s/);
+    assert.match(get(r.report, 'tls').detail, /accepted the connection but finished no TLS handshake within 2\.\d s/);
+  });
+
+  test('a TLS server that completes the handshake and never answers HTTP: done within --timeout, v2 endpoint names it', async () => {
+    const pki = await makePki(path.join(sb.dir, 'pki-mute'));
+    const sockets = new Set<net.Socket>();
+    const mute = https.createServer({ key: readFileSync(pki.serverKey), cert: readFileSync(pki.serverCert) }, () => undefined);
+    mute.on('secureConnection', (s) => sockets.add(s));
+    const port = await freePort();
+    await new Promise<void>((resolve) => mute.listen(port, '127.0.0.1', resolve));
+    stops.push(() => new Promise<void>((resolve) => { for (const s of sockets) s.destroy(); mute.close(() => resolve()); }));
+    const d = await hostsDir('mute', { [`127.0.0.1:${port}`]: pki.caCert });
+    const r = await runDoctor(['--hosts-dir', d, '--timeout', '4', `127.0.0.1:${port}`]);
+    assert.equal(r.code, 1);
+    assert.ok(r.ms < 4000 + 2500, `took ${r.ms} ms with --timeout 4`);
+    assert.equal(get(r.report, 'tls chain').status, 'ok');
+    assert.ok(failing(r.report).includes('v2 endpoint'), JSON.stringify(r.report.checks));
+    assert.match(get(r.report, 'v2 endpoint').detail, /no answer to GET https:\/\/127\.0\.0\.1:\d+\/v2\/ before the time ran out/);
   });
 
   test('bad usage exits 2; the library returns the same report shape', async () => {

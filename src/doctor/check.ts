@@ -32,9 +32,13 @@ export class Budget {
   left(): number {
     return Math.max(0, this.deadline - Date.now());
   }
-  /** Time for one operation: what is left, at most `capMs`, and at least 1 ms. */
+  /**
+   * Time for one operation: what is left (less a little, so that the run can
+   * still report in time), at most `capMs`, and at least 1 ms.
+   */
   op(capMs = 10_000): number {
-    return Math.max(1, Math.min(this.left(), capMs));
+    const left = this.left();
+    return Math.max(1, Math.min(left > 1000 ? left - 300 : left, capMs));
   }
   expired(): boolean {
     return this.left() <= 0;

@@ -104,15 +104,19 @@ export async function doctor(serverArg: string, o: DoctorOptions = {}): Promise<
     net.push(login);
     if (o.repo) net.push(...(await permissionChecks(input, o.repo, login)));
   };
-  const finished = await within(network().then(() => true), budget.left() + 250, () => false);
+  const finished = await within(network().then(() => true), budget.left() + 1000, () => false);
   // A check still running when the time is up is abandoned: what it adds later is not reported.
   checks.push(...net.slice());
   if (!finished) {
     checks.push(check('time', 'fail', `the checks did not finish within ${seconds(totalMs)}: the ones after "${checks[checks.length - 1]?.name ?? 'start'}" did not run`, 'check the network and the registry (it may hang), or raise --timeout'));
   }
   if (!checks.some((c) => c.name === 'credentials')) {
-    const creds = await credentialsSource(server, o.dockerConfig ?? dockerConfigPath(), o.credentials).catch(() => undefined);
-    if (creds) checks.push(creds.check);
+    const creds = await within(
+      credentialsSource(server, o.dockerConfig ?? dockerConfigPath(), o.credentials).catch(() => undefined),
+      Math.max(budget.left(), 2000),
+      () => undefined,
+    );
+    checks.push(creds ? creds.check : skip('credentials', 'the credential helper did not answer in time'));
   }
   const ctd = await containerdConfigChecks(t, o.containerdConfig);
   checks.push(...ctd.checks);

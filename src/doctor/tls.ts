@@ -59,6 +59,7 @@ function handshake(t: Target, ms: number, client?: { cert: string; key: string }
       resolve({ ok: false, error: Object.assign(new Error(`no TLS handshake within ${seconds(ms)}`), { code: 'ETIMEDOUT' }), timedOut: true });
     }, ms);
     s.once('secureConnect', () => {
+      clearTimeout(timer);
       const peer = s.getPeerCertificate(true);
       const chain: X509Certificate[] = [];
       const seen = new Set<string>();
@@ -68,17 +69,19 @@ function handshake(t: Target, ms: number, client?: { cert: string; key: string }
       }
       const protocol = s.getProtocol() ?? 'TLS';
       // TLS 1.3: a server that wants a client certificate says so after the handshake; give it a moment.
+      // A server that completes the handshake and then says nothing is not waited for long.
+      const wait = setTimeout(() => done(), Math.min(1000, ms));
       const done = (): void => {
-        clearTimeout(timer);
+        clearTimeout(wait);
         s.destroy();
         resolve({ ok: true, h: { chain, peer, protocol } });
       };
       s.once('error', (e: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
+        clearTimeout(wait);
         s.destroy();
         resolve({ ok: true, h: { chain, peer, protocol, after: e } });
       });
-      s.write('HEAD /v2/ HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+      s.write(`HEAD /v2/ HTTP/1.1\r\nhost: ${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}:${t.port}\r\nconnection: close\r\n\r\n`);
       s.once('data', done);
       s.once('end', done);
     });
