@@ -77,7 +77,7 @@ export async function containerdConfigChecks(t: Target, file: string | undefined
     const worst = registryFindings.some((x) => x.severity === 'error') ? 'fail' : 'warn';
     const first = registryFindings.find((x) => (worst === 'fail' ? x.severity === 'error' : true))!;
     const more = registryFindings.length > 1 ? ` (+${registryFindings.length - 1} more: ocictl containerd lint)` : '';
-    checks.push(check(NAMES[1]!, worst, `${f}:${first.line ?? '?'}: ${first.message}: ${first.why}${more}`, `${first.fix} (ocictl containerd lint --fix does it)`));
+    checks.push(check(NAMES[1]!, worst, `${f}:${first.line ?? '?'}: ${first.message}: ${first.why}${more}`, `${first.fix}${first.fixable ? ' (ocictl containerd lint --fix does it)' : ''}`));
   }
   // plaintext credentials
   const secrets = a.findings.filter((x) => x.id === 'plaintext-password' && (x.host === undefined || aliases.includes(x.host.toLowerCase())));
