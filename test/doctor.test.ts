@@ -146,7 +146,7 @@ describe('doctor against the Harbor-like front', () => {
     const cfg = await loginConfig(h.robot, env, { credsStore: 'ocitest' });
     const r = await runDoctor(['--hosts-dir', trusted, h.host, '--repo', 'lidabai/ci'], { config: cfg, env });
     assert.equal(r.code, 0, JSON.stringify(r.report, null, 1));
-    assert.match(get(r.report, 'credentials').detail, /user robot\$lidabai\+ci, from docker-credential-ocitest/);
+    assert.match(get(r.report, 'credentials').detail, /user robot\$lidabai\+ci, from docker-credential-ocitest \(credsStore in .*config\.json\)$/);
     assert.match(get(r.report, 'push permission').detail, /^user robot\$lidabai\+ci may push lidabai\/ci/);
   });
 

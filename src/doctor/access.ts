@@ -7,7 +7,7 @@
  */
 import type { Challenge } from '../auth/challenge.js';
 import { type CredentialSource, type Credentials, DockerConfigCredentials, helperFor } from '../auth/credentials.js';
-import { readDockerConfig } from '../auth/docker-config.js';
+import { hostAliases, hostOfKey, readDockerConfig } from '../auth/docker-config.js';
 import { basicHeader, fetchToken, type TokenHttp } from '../auth/token.js';
 import { OcictlError } from '../errors.js';
 import { type Budget, type Check, check, skip } from './check.js';
@@ -34,7 +34,9 @@ export async function credentialsSource(server: string, dockerConfig: string, ex
     if (!c) {
       return { check: check(name, 'warn', `none for ${server} in ${dockerConfig}${helper ? ` or docker-credential-${helper}` : ''}: anonymous access only`, `ocictl login ${server}`) };
     }
-    const from = helper ? `docker-credential-${helper} (${cfg.credHelpers && Object.keys(cfg.credHelpers).length ? 'credHelpers' : 'credsStore'}, named in ${dockerConfig})` : dockerConfig;
+    const aliases = hostAliases(server);
+    const viaCredHelpers = Object.entries(cfg.credHelpers ?? {}).some(([k, v]) => v === helper && aliases.includes(hostOfKey(k)));
+    const from = helper ? `docker-credential-${helper} (${viaCredHelpers ? 'credHelpers' : 'credsStore'} in ${dockerConfig})` : dockerConfig;
     return { check: check(name, 'ok', `${whoOf(c)}, from ${from}`), creds: c, who: whoOf(c) };
   } catch (e) {
     if (!(e instanceof OcictlError)) throw e;
