@@ -11,6 +11,7 @@ import path from 'node:path';
 import { parse } from 'smol-toml';
 import { ContainerdClient } from '../containerd/client.js';
 import { checkSocket, defaultAddress, socketPath } from '../containerd/socket.js';
+import { dirNames } from '../transport/hosts-dir.js';
 import { type Budget, type Check, check, skip, within } from './check.js';
 import type { Target } from './files.js';
 
@@ -80,11 +81,7 @@ async function criConfig(address: string, ms: number): Promise<Record<string, un
 
 /** The hosts.toml (or certs.d directory) containerd would use for `host` under one config_path directory. */
 function containerdHostDir(root: string, host: string): string | undefined {
-  const names = [host];
-  const m = /^(.*):(\d+)$/.exec(host);
-  if (m) names.push(`${m[1]}_${m[2]}_`);
-  names.push('_default');
-  for (const n of names) if (existsSync(path.join(root, n))) return path.join(root, n);
+  for (const n of [...dirNames(host), '_default']) if (existsSync(path.join(root, n))) return path.join(root, n);
   return undefined;
 }
 

@@ -34,7 +34,8 @@ export interface HostSettings {
   dir: string;
 }
 
-function dirNames(host: string): string[] {
+/** Directory names a hosts dir may use for `host`: `host:port` and `host_port_` (as containerd looks them up). */
+export function dirNames(host: string): string[] {
   const names = [host];
   const m = /^(.*):(\d+)$/.exec(host);
   if (m) names.push(`${m[1]}_${m[2]}_`);
