@@ -15,6 +15,8 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+# kubectl (pull-secret is compared with kubectl's own Secret): Debian's client only when none is installed (it conflicts with one).
+command -v kubectl >/dev/null || { need+=(kubernetes-client); PKGS+=(kubernetes-client); }
 # containerd's API .proto files, against which test/containerd-client-proto checks ocictl's definitions.
 CTD_PROTO=/usr/share/gocode/src/github.com/containerd/containerd/api/services/content/v1/content.proto
 [ -f "$CTD_PROTO" ] || need+=(golang-github-containerd-containerd-dev)

@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'LIMIT_EXCEEDED'
   | 'CONFIG_INVALID'
   | 'CREDENTIAL_HELPER'
+  | 'NO_CREDENTIALS'
   | 'STORE'
   | 'LOCKED'
   | 'INSECURE'

@@ -15,6 +15,7 @@ export { parseManifest, type ImageManifest, type ImageIndex, type ParsedManifest
 export type { ProgressEvent } from './image/events.js';
 export { parseLocation, formatLocation } from './image/transports.js';
 export * from './api-copy.js';
+export * from './doctor/index.js';
 // containerd's gRPC API client; grpc-js and protobufjs load only when a client connects.
 export {
   ContainerdClient,

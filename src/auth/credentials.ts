@@ -32,8 +32,8 @@ export interface CredentialSource {
   get(host: string): Promise<Credentials | undefined>;
 }
 
-/** Where the credentials of a host live: a helper's name, or the `auths` map. */
-function helperFor(cfg: DockerConfig, host: string): string | undefined {
+/** The credential helper that holds the credentials of `host` (credHelpers, then credsStore), if any. */
+export function helperFor(cfg: DockerConfig, host: string): string | undefined {
   const helpers = cfg.credHelpers ?? {};
   for (const alias of hostAliases(host)) {
     for (const [k, v] of Object.entries(helpers)) if (hostOfKey(k) === alias && v) return v;

@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { OcictlError } from '../errors.js';
 import { VERSION } from '../version.js';
+import { registerDoctorCommands } from './doctor-commands.js';
 import { registerContainerdCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRemoteCommands } from './remote-commands.js';
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerContainerdCommands(program);
   registerRemoteCommands(program);
+  registerDoctorCommands(program);
   return program;
 }
 

@@ -26,6 +26,8 @@ export interface Finding {
   fix: string;
   /** True when `--fix` applies it. */
   fixable: boolean;
+  /** The registry host the finding is about (registry.mirrors/configs keys), when it is about one. */
+  host?: string;
 }
 
 export interface LintOptions {
@@ -261,6 +263,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
       if (configPath !== '') {
         add({
           id: 'mirrors-with-config-path',
+          host,
           severity: 'error',
           ...lineField(line),
           message: `registry.mirrors."${host}" is set together with config_path = "${configPath}"`,
@@ -271,6 +274,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
       } else {
         add({
           id: 'deprecated-mirrors',
+          host,
           severity: 'warning',
           ...lineField(line),
           message: `registry.mirrors."${host}" is deprecated (since containerd 1.5, removal planned)`,
@@ -292,6 +296,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
         if (configPath !== '') {
           add({
             id: 'configs-tls-with-config-path',
+          host,
             severity: 'error',
             ...lineField(line),
             message: `registry.configs."${host}".tls is set together with config_path = "${configPath}"`,
@@ -302,6 +307,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
         } else {
           add({
             id: 'deprecated-configs',
+          host,
             severity: 'warning',
             ...lineField(line),
             message: `registry.configs."${host}".tls is deprecated`,
@@ -318,6 +324,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
       if (nonEmpty(c.auth)) {
         add({
           id: 'deprecated-configs-auth',
+          host,
           severity: 'warning',
           ...lineField(lineOf(effDoc, [...keys.registry, 'configs', host, 'auth'])),
           message: `registry.configs."${host}".auth is deprecated`,
@@ -349,8 +356,11 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
     if (!startsWith(full, [...keys.registry]) && full[0] !== 'plugin') continue;
     const v = getPath(eff, full);
     if (typeof v !== 'string' || v === '') continue;
+    const regLen = keys.registry.length;
+    const about = startsWith(full, [...keys.registry]) && (full[regLen] === 'configs' || full[regLen] === 'auths') ? full[regLen + 1] : undefined;
     add({
       id: 'plaintext-password',
+      ...(about !== undefined ? { host: about } : {}),
       severity: 'error',
       line: s.line,
       message: `${k} for a registry in plain text${worldReadable ? ` in a file readable by others (mode ${mode.toString(8).padStart(4, '0')})` : ''}`,

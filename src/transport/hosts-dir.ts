@@ -75,7 +75,8 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-function dirNames(host: string): string[] {
+/** Directory names a hosts dir may use for `host`, in containerd's order: `host_port_`, then `host:port` (and `[v6]`). */
+export function dirNames(host: string): string[] {
   const names: string[] = [];
   const idx = host.lastIndexOf(':');
   if (idx > 0) names.push(`${host.slice(0, idx)}_${host.slice(idx + 1)}_`);
