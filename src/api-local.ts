@@ -4,6 +4,7 @@
  */
 import { type ImageInspect, type ImageSummary, type RemoveResult, inspectImage, listImages, removeImages, tagImage } from './image/local.js';
 import { LocalStore, defaultDataRoot } from './store/local-store.js';
+import type { ImageStore } from './store/types.js';
 
 export interface StoreOptions {
   /** Data root (default $OCICTL_DATA_ROOT, else $XDG_DATA_HOME/ocictl). */
@@ -14,7 +15,7 @@ export interface StoreOptions {
   fsync?: boolean;
 }
 
-export async function openStore(o: StoreOptions = {}): Promise<LocalStore> {
+export async function openStore(o: StoreOptions = {}): Promise<ImageStore> {
   return LocalStore.open(o.dataRoot ?? defaultDataRoot(), o.namespace ?? 'default', o.fsync !== undefined ? { fsync: o.fsync } : {});
 }
 

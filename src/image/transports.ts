@@ -8,7 +8,7 @@ import { OcictlError } from '../errors.js';
 import { type Reference, parseReference } from '../reference/reference.js';
 import type { Writable } from 'node:stream';
 import type { RegistryClient } from '../registry/client.js';
-import type { LocalStore } from '../store/local-store.js';
+import type { ImageStore } from '../store/types.js';
 import { type ArchiveFormat, ArchiveDestination, LayoutDirDestination, openArchive, openLayoutDir } from './archive.js';
 import type { ImageDestination, ImageSource } from './endpoint.js';
 import { RegistryDestination, RegistrySource } from './registry-endpoint.js';
@@ -74,7 +74,7 @@ export function formatLocation(l: ImageLocation): string {
 /** What opening a location may need: a registry client for its side, the store. */
 export interface LocationContext {
   client: () => RegistryClient;
-  store: () => Promise<LocalStore>;
+  store: () => Promise<ImageStore>;
   /** Blobs written at once to a registry. */
   concurrency?: number;
   blobRetries?: number;
