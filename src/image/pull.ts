@@ -235,6 +235,18 @@ async function fetchBlob(
   }
   emit({ type: 'blob-start', digest: desc.digest, size: desc.size, kind });
   const writer = await store.ingest(desc, { source });
+  if (writer.offset === desc.size) {
+    // The store already holds every byte (an earlier, interrupted pull wrote them): it verifies them at commit.
+    try {
+      await writer.commit();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    emit({ type: 'blob-done', digest: desc.digest, size: desc.size, state: 'exists', kind });
+    return;
+  }
+  if (writer.offset > 0) emit({ type: 'blob-retry', digest: desc.digest, offset: writer.offset, reason: 'resuming what the store holds from an earlier pull' });
   const retries = options.blobRetries ?? client.options.retries ?? 5;
   let attempt = 0;
   let maxOffsetSeen = 0;
