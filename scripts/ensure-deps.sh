@@ -2,7 +2,7 @@
 # Installs the Debian packages that ocictl's tests, demo and benchmark start
 # (the real registry engine, skopeo, containerd, ...), when they are missing.
 set -euo pipefail
-PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd python3 curl openssl)
+PKGS=(docker-registry skopeo umoci containerd runc apache2-utils busybox-static systemd python3 curl openssl golang-github-containerd-containerd-dev)
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
@@ -15,6 +15,9 @@ command -v systemd-analyze >/dev/null || need+=(systemd)
 command -v python3 >/dev/null || need+=(python3)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+# containerd's API .proto files, against which test/containerd-client-proto checks ocictl's definitions.
+CTD_PROTO=/usr/share/gocode/src/github.com/containerd/containerd/api/services/content/v1/content.proto
+[ -f "$CTD_PROTO" ] || need+=(golang-github-containerd-containerd-dev)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ]; then
   echo "ocictl: installing Debian packages: ${need[*]}" >&2

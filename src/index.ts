@@ -13,3 +13,29 @@ export { parseManifest, type ImageManifest, type ImageIndex, type ParsedManifest
 export type { ProgressEvent } from './image/events.js';
 export { parseLocation, formatLocation } from './image/transports.js';
 export * from './api-copy.js';
+// containerd's gRPC API client; grpc-js and protobufjs load only when a client connects.
+export {
+  ContainerdClient,
+  ContainerdError,
+  GrpcCode,
+  isContainerdError,
+  criSnapshotter,
+  criSnapshotterInfo,
+  defaultAddress as defaultContainerdAddress,
+  probeSocket as probeContainerdSocket,
+  checkSocket as checkContainerdSocket,
+  type SnapshotService,
+  type ContainerdClientOptions,
+  type ContainerdDescriptor,
+  type ContentInfo,
+  type ContentStatus,
+  type ContentWriter,
+  type ImageInfo,
+  type LeaseInfo,
+  type LeaseResource,
+  type Mount,
+  type PluginInfo,
+  type SnapshotInfo,
+  type SnapshotKind,
+  type SnapshotUsage,
+} from './containerd/index.js';
