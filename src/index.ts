@@ -4,7 +4,9 @@ export { OcictlError, RegistryError, type ErrorCode, isOcictlError } from './err
 export { Reference, parseReference, parseRepository, normaliseServer } from './reference/reference.js';
 export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
 export { LocalStore, defaultDataRoot } from './store/local-store.js';
-export type { ImageStore, ContentStore, ImageRecord, IngestWriter, Lease } from './store/types.js';
+export { ContainerdStore, type ContainerdStoreOptions } from './store/containerd-store.js';
+export { DEFAULT_CONTAINERD_ADDRESS, type StoreSelectOptions } from './store/select.js';
+export type { ImageStore, ContentStore, ImageRecord, IngestWriter, IngestOptions, ContentSource, Lease, SetImageOptions, Unpacker, UnpackTarget, UnpackResult } from './store/types.js';
 export { type Credentials, type CredentialSource, DockerConfigCredentials, StaticCredentials, ChainCredentials } from './auth/credentials.js';
 export { parseChallenges, type Challenge } from './auth/challenge.js';
 export type { Descriptor, Platform } from './oci/descriptor.js';
