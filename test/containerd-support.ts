@@ -1,6 +1,6 @@
 // Shared by the containerd-store tests: a real containerd 1.6 (fixtures/containerd/daemon.ts) and a TLS +
 // htpasswd docker-registry, ocictl run as a process against containerd's socket in namespace k8s.io.
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { type ContainerdDaemon, startContainerdStore } from '../fixtures/containerd/daemon.js';
 import { tmpDir } from '../fixtures/proc.js';
@@ -16,7 +16,7 @@ export interface Rig {
   reg: RunningRegistry;
   ctd: ContainerdDaemon;
   env: OcictlEnv;
-  /** --hosts-dir that trusts the registry's CA (docker-style ca.crt, which ctr reads too). */
+  /** --hosts-dir that trusts the registry's CA (hosts.toml + ca.crt, read by ocictl and ctr alike). */
   hostsDir: string;
   /** Runs ocictl with `-a SOCKET -n k8s.io --hosts-dir DIR` before the arguments. */
   oc(args: string[], o?: { timeoutMs?: number }): Promise<RunResult>;
@@ -31,7 +31,10 @@ export async function startRig(prefix: string): Promise<Rig> {
   const [reg, ctd] = await Promise.all([startRegistry({ tls: true, htpasswd: { [USER]: PASS } }), startContainerdStore(path.join(work, 'ctd'))]);
   const hostsDir = path.join(work, 'hosts');
   await mkdir(path.join(hostsDir, reg.host), { recursive: true });
-  await copyFile((reg.pki as NonNullable<RunningRegistry['pki']>).caCert, path.join(hostsDir, reg.host, 'ca.crt'));
+  const ca = path.join(hostsDir, reg.host, 'ca.crt');
+  await copyFile((reg.pki as NonNullable<RunningRegistry['pki']>).caCert, ca);
+  // containerd takes a loopback registry for plain HTTP unless hosts.toml says https.
+  await writeFile(path.join(hostsDir, reg.host, 'hosts.toml'), `server = "https://${reg.host}"\n\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = ${JSON.stringify(ca)}\n`);
   const env: OcictlEnv = { dockerConfig: path.join(work, 'docker'), dataRoot: path.join(work, 'data') };
   const oc = (args: string[], o: { timeoutMs?: number } = {}) => ocictl(env, ['-a', ctd.socket, '-n', 'k8s.io', '--hosts-dir', hostsDir, ...args], o);
   const ocOk = async (args: string[], o: { timeoutMs?: number } = {}) => {
