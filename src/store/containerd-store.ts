@@ -22,12 +22,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ContainerdClient, criSnapshotter } from '../containerd/client.js';
-import type { ContentWriter, ImageInfo, Labels } from '../containerd/types.js';
+import type { ImageInfo, Labels } from '../containerd/types.js';
 import { OcictlError, isOcictlError } from '../errors.js';
 import { type Descriptor, assertDigest } from '../oci/descriptor.js';
 import { MAX_CONFIG_BYTES, parseConfig, parseManifest } from '../oci/manifest.js';
 import { isIndexType, isManifestType } from '../oci/media-types.js';
 import { hostPlatform, platformMatches } from '../oci/platform.js';
+import { RawContentWriter, WriteSession } from './containerd-write.js';
 import type { ContentSource, ImageRecord, ImageStore, IngestOptions, IngestWriter, Lease, SetImageOptions, UnpackResult, UnpackTarget, Unpacker } from './types.js';
 
 export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
@@ -99,6 +100,8 @@ export class ContainerdStore implements ImageStore {
   /** The client writes go through: under the current lease when there is one. */
   private writing: ContainerdClient;
   private readonly leases: string[] = [];
+  /** The HTTP/2 session blobs are written over (see containerd-write.ts). */
+  private readonly session: WriteSession;
 
   private constructor(
     readonly client: ContainerdClient,
@@ -108,6 +111,7 @@ export class ContainerdStore implements ImageStore {
     private readonly opts: ContainerdStoreOptions,
   ) {
     this.writing = client;
+    this.session = new WriteSession(client.address);
     this.unpacker = { unpack: (t, available) => this.unpack(t, available) };
   }
 
@@ -143,6 +147,7 @@ export class ContainerdStore implements ImageStore {
   }
 
   async close(): Promise<void> {
+    this.session.close();
     this.client.close();
   }
 
@@ -175,13 +180,29 @@ export class ContainerdStore implements ImageStore {
   }
 
   /** Opens content's Write stream for a blob; a ref another writer holds is waited for. */
-  private async writer(desc: Descriptor, labels: Labels): Promise<ContentWriter> {
+  private async writer(desc: Descriptor, labels: Labels, raw = false): Promise<BlobWriter> {
     assertDigest(desc.digest);
     const ref = `ocictl-${desc.digest}`;
     const deadline = Date.now() + (this.opts.timeoutMs ?? 60_000) * 5;
     for (;;) {
       try {
-        return await this.writing.content.writer(ref, { total: desc.size, expected: desc.digest, labels });
+        if (!raw) {
+          const w = await this.writing.content.writer(ref, { total: desc.size, expected: desc.digest, labels });
+          return { get offset() { return w.offset; }, exists: w.exists, write: (b) => w.write(b), commit: () => w.commit(labels), close: () => w.close(), abort: () => w.abort() };
+        }
+        const w = new RawContentWriter(this.session, this.address, { namespace: this.namespace, ...(this.writing.lease ? { lease: this.writing.lease } : {}), ref, total: desc.size, expected: desc.digest });
+        await w.open();
+        return {
+          get offset() { return w.offset; },
+          exists: w.exists,
+          write: (b) => w.write(b),
+          commit: () => w.commit(labels),
+          close: () => w.close(),
+          abort: async () => {
+            w.close();
+            await this.abortRef(ref);
+          },
+        };
       } catch (e) {
         // Another pull is writing the same blob: wait for it (it commits, or its stream ends and the ref unlocks).
         if (!/locked|unavailable/i.test((e as Error).message) || Date.now() > deadline) throw e;
@@ -197,7 +218,20 @@ export class ContainerdStore implements ImageStore {
   }
 
   async ingest(desc: Descriptor, o?: IngestOptions): Promise<IngestWriter> {
-    return new ContainerdIngest(await this.writer(desc, this.sourceLabels(o)), desc);
+    return new ContainerdIngest(await this.writer(desc, this.sourceLabels(o), true), desc);
+  }
+
+  /** Drops what containerd holds for a ref (its lock is released shortly after the stream ends). */
+  private async abortRef(ref: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.client.content.abort(ref);
+        return;
+      } catch (e) {
+        if (attempt >= 40 || !/locked|unavailable/i.test((e as Error).message)) throw e;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
   }
 
   async put(desc: Descriptor, bytes: Buffer, o?: IngestOptions): Promise<void> {
@@ -206,7 +240,7 @@ export class ContainerdStore implements ImageStore {
     const w = await this.writer(desc, labels);
     try {
       if (!w.exists) await w.write(bytes);
-      await w.commit(labels);
+      await w.commit();
     } catch (e) {
       await w.abort().catch(() => undefined);
       throw e;
@@ -369,42 +403,97 @@ export class ContainerdStore implements ImageStore {
   }
 }
 
+/** What a blob is written through: content's Write stream (grpc-js for small blobs, raw HTTP/2 for the bulk). */
+interface BlobWriter {
+  readonly offset: number;
+  readonly exists: boolean;
+  write(b: Buffer): Promise<void>;
+  commit(): Promise<void>;
+  close(): void;
+  abort(): Promise<void>;
+}
+
+/** Staging buffers given back after containerd's stream took them, reused by the next blob (less garbage, a flat RSS). */
+const stagePool: Buffer[] = [];
+const STAGE_POOL_MAX = 32;
+
+function stageBuffer(): Buffer {
+  return stagePool.pop() ?? Buffer.allocUnsafeSlow(STAGE_BYTES);
+}
+
+function giveBack(b: Buffer): void {
+  if (stagePool.length < STAGE_POOL_MAX) stagePool.push(b);
+}
+
+/** Messages one blob may have on the way to containerd before the writer asks to wait. */
+const INFLIGHT_PER_BLOB = 4;
+
 /**
  * A blob written through content's Write stream. Bytes are gathered into
- * messages of {@link STAGE_BYTES}; containerd verifies size and digest at
- * commit. A failed transfer keeps what containerd holds (the next pull resumes
- * from it); a blob that failed verification is discarded.
+ * messages of {@link STAGE_BYTES} (reused once containerd's stream took
+ * them); containerd verifies size and digest at commit. A failed transfer
+ * keeps what containerd holds (the next pull resumes from it); a blob that
+ * failed verification is discarded.
  */
 class ContainerdIngest implements IngestWriter {
   private stage: Buffer | undefined;
   private fill = 0;
   private bad = false;
+  private inflight = 0;
+  private failure: unknown;
+  private waiters: (() => void)[] = [];
 
-  constructor(private readonly w: ContentWriter, private readonly desc: Descriptor) {}
+  constructor(private readonly w: BlobWriter, private readonly desc: Descriptor) {}
 
   get offset(): number {
     return this.w.offset + this.fill;
   }
 
   private check(n: number): void {
+    if (this.failure) throw this.failure;
     if (this.offset + n > this.desc.size) {
       this.bad = true;
       throw new OcictlError('SIZE_MISMATCH', `blob ${this.desc.digest} is larger than its descriptor says (${this.desc.size} bytes)`, { hint: 'the registry served wrong content' });
     }
   }
 
+  private wake(): void {
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  /** Sends the staged bytes; the buffer comes back to the pool once the stream has taken them. */
   private flushStage(): boolean {
-    if (!this.stage || this.fill === 0) return true;
-    const b = this.stage.subarray(0, this.fill);
+    const buf = this.stage;
+    if (!buf || this.fill === 0) return this.inflight < INFLIGHT_PER_BLOB;
+    const n = this.fill;
     this.stage = undefined;
     this.fill = 0;
-    return this.w.push(b);
+    this.inflight++;
+    this.w.write(buf.subarray(0, n)).then(
+      () => {
+        this.inflight--;
+        giveBack(buf);
+        this.wake();
+      },
+      (e: unknown) => {
+        this.inflight--;
+        this.failure ??= e;
+        this.wake();
+      },
+    );
+    return this.inflight < INFLIGHT_PER_BLOB;
   }
 
   async write(chunk: Buffer): Promise<void> {
     this.check(chunk.length);
-    if (!this.flushStage()) await this.w.ready();
-    await this.w.write(chunk);
+    for (let off = 0; off < chunk.length; ) {
+      const room = this.space(chunk.length - off);
+      chunk.copy(room, 0, off, off + room.length);
+      off += room.length;
+      if (!this.filled(room.length)) await this.ready();
+    }
   }
 
   take(chunk: Buffer): boolean {
@@ -419,13 +508,14 @@ class ContainerdIngest implements IngestWriter {
     return more;
   }
 
-  ready(): Promise<void> {
-    return this.w.ready();
+  async ready(): Promise<void> {
+    while (this.inflight >= INFLIGHT_PER_BLOB && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
   }
 
   space(max: number): Buffer {
     if (!this.stage) {
-      this.stage = Buffer.allocUnsafe(STAGE_BYTES);
+      this.stage = stageBuffer();
       this.fill = 0;
     }
     return this.stage.subarray(this.fill, this.fill + Math.min(max, STAGE_BYTES - this.fill));
@@ -435,11 +525,13 @@ class ContainerdIngest implements IngestWriter {
     this.check(n);
     this.fill += n;
     if (this.fill === STAGE_BYTES) return this.flushStage();
-    return true;
+    return this.inflight < INFLIGHT_PER_BLOB;
   }
 
   async commit(): Promise<void> {
-    if (!this.flushStage()) await this.w.ready();
+    this.flushStage();
+    while (this.inflight > 0 && !this.failure) await new Promise<void>((r) => this.waiters.push(r));
+    if (this.failure) throw this.failure;
     try {
       await this.w.commit();
     } catch (e) {
@@ -452,6 +544,7 @@ class ContainerdIngest implements IngestWriter {
   }
 
   async abort(): Promise<void> {
+    // The staged buffer is dropped, not reused: a socket may still have been lent part of it (space()).
     this.stage = undefined;
     this.fill = 0;
     if (this.bad) await this.w.abort();
