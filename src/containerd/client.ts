@@ -246,6 +246,15 @@ export class ContainerdClient {
     return msgs(r['plugins']).map(pluginOut);
   }
 
+  /**
+   * The CRI runtime service's verbose Status `info` (keys such as `config`, a JSON
+   * of the CRI plugin's config). Unimplemented when containerd runs without CRI.
+   */
+  async criStatus(): Promise<Labels> {
+    const r = await this.chan.unary(this.ctx, 'cri', 'Status', { verbose: true });
+    return labels(r['info']);
+  }
+
   /** The snapshotters that loaded (no init error). */
   async snapshotters(): Promise<string[]> {
     return (await this.plugins([`type==${SNAPSHOTTER_PLUGIN_TYPE}`])).filter((p) => !p.initErr).map((p) => p.id);
@@ -259,14 +268,11 @@ export class ContainerdClient {
     create: async (name: string, lbls: Labels = {}): Promise<void> => {
       await this.chan.unary(this.ctx, 'namespaces', 'Create', { namespace: { name, labels: lbls } });
     },
+    /** undefined when containerd has no such namespace (its Get answers an empty one for any name, so this lists). */
     get: async (name: string): Promise<NamespaceInfo | undefined> => {
-      try {
-        const r = await this.chan.unary(this.ctx, 'namespaces', 'Get', { name });
-        const n = (r['namespace'] ?? {}) as Message;
-        return { name: str(n['name']), labels: labels(n['labels']) };
-      } catch (e) {
-        return notFoundAsUndefined(e);
-      }
+      const r = await this.chan.unary(this.ctx, 'namespaces', 'List', {});
+      const n = msgs(r['namespaces']).find((x) => str(x['name']) === name);
+      return n ? { name, labels: labels(n['labels']) } : undefined;
     },
     update: async (ns: NamespaceInfo, fieldpaths: string[] = []): Promise<NamespaceInfo> => {
       const r = await this.chan.unary(this.ctx, 'namespaces', 'Update', { namespace: { name: ns.name, labels: ns.labels }, updateMask: { paths: fieldpaths } });
@@ -510,22 +516,42 @@ export class ContainerdClient {
 
 /** The CRI plugin's snapshotter, and where that answer came from. */
 export async function criSnapshotterInfo(client: ContainerdClient): Promise<{ snapshotter: string; from: 'cri' | 'default' }> {
-  let plugins: PluginInfo[] = [];
+  // containerd 2.x may export it through introspection.
   try {
-    plugins = await client.plugins();
+    for (const p of await client.plugins()) {
+      const isCri = (p.type === 'io.containerd.grpc.v1' && p.id === 'cri') || p.type === 'io.containerd.cri.v1';
+      const s = isCri ? (p.exports['snapshotter'] ?? p.exports['Snapshotter']) : undefined;
+      if (s) return { snapshotter: s, from: 'cri' };
+    }
   } catch {
-    return { snapshotter: 'overlayfs', from: 'default' };
+    /* fall through to CRI */
   }
-  for (const p of plugins) {
-    const isCri = (p.type === 'io.containerd.grpc.v1' && p.id === 'cri') || p.type === 'io.containerd.cri.v1';
-    if (!isCri) continue;
-    const s = p.exports['snapshotter'] ?? p.exports['Snapshotter'];
-    if (s) return { snapshotter: s, from: 'cri' };
-  }
-  return { snapshotter: 'overlayfs', from: 'default' };
+  // 1.6 / 1.7: the CRI runtime service's verbose Status carries the plugin's config.
+  const s = snapshotterFromCriConfig((await client.criStatus().catch(() => ({}) as Labels))['config']);
+  return s ? { snapshotter: s, from: 'cri' } : { snapshotter: 'overlayfs', from: 'default' };
 }
 
-/** The snapshotter CRI uses (from introspection when the CRI plugin exports it), else 'overlayfs'. */
+/** The snapshotter named in the CRI plugin's config (JSON, as its verbose Status reports it), if any. */
+export function snapshotterFromCriConfig(json: string | undefined): string | undefined {
+  if (!json) return undefined;
+  let cfg: unknown;
+  try {
+    cfg = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+  const ctd = obj(obj(cfg)['containerd']);
+  const direct = ctd['snapshotter'];
+  if (typeof direct === 'string' && direct) return direct;
+  const runtimeName = ctd['defaultRuntimeName'];
+  const rt = typeof runtimeName === 'string' ? obj(obj(ctd['runtimes'])[runtimeName]) : {};
+  if (typeof rt['snapshotter'] === 'string' && rt['snapshotter']) return rt['snapshotter'];
+  const top = obj(cfg)['snapshotter'];
+  return typeof top === 'string' && top ? top : undefined;
+}
+
+/** The snapshotter CRI uses (introspection or the CRI plugin's config when it says), else 'overlayfs'. */
 export async function criSnapshotter(client: ContainerdClient): Promise<string> {
   return (await criSnapshotterInfo(client)).snapshotter;
 }

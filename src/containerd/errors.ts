@@ -80,8 +80,15 @@ export function fromGrpc(err: unknown, rpc: string, address: string): Containerd
   const details = typeof e.details === 'string' && e.details ? e.details : typeof e.message === 'string' ? e.message : String(err);
   const oneLine = details.replace(/\s*\n\s*/g, ' ').trim();
   if (code === GrpcCode.NOT_FOUND) return new ContainerdError('NOT_FOUND', `containerd ${rpc}: ${oneLine}`, code, rpc, { cause: err });
-  if (code === GrpcCode.UNAVAILABLE && /connect|socket|ECONNREFUSED|ENOENT|EACCES|No connection/i.test(oneLine)) {
-    return new ContainerdError('CONTAINERD', `containerd at ${address} is not answering (${rpc}: ${oneLine})`, code, rpc, {
+  if (code === GrpcCode.UNAVAILABLE && /connect|socket|ECONNREFUSED|ENOENT|EACCES|No connection|dropped/i.test(oneLine)) {
+    const why = /ECONNREFUSED/.test(oneLine)
+      ? 'connection refused'
+      : /ENOENT/.test(oneLine)
+        ? 'socket gone'
+        : /EACCES/.test(oneLine)
+          ? 'permission denied'
+          : oneLine.replace(/\s*Resolution note:.*$/, '');
+    return new ContainerdError('CONTAINERD', `containerd at ${address} is not answering (${rpc}: ${why})`, code, rpc, {
       hint: 'check that containerd is running, pass --address SOCKET, or use --store local',
       cause: err,
     });

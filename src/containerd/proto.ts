@@ -240,7 +240,20 @@ export const API: Record<string, PackageSpec> = {
       },
     },
   },
+  // The CRI runtime service containerd serves on the same socket (Kubernetes' CRI API, not containerd's own
+  // .proto files; the proto test cannot see it, so test/containerd-client.test.ts checks it on the wire:
+  // the verbose Status names the snapshotter a test configured). Only the `info` map is read.
+  'runtime.v1': {
+    messages: {
+      StatusRequest: { verbose: 'bool = 1' },
+      StatusResponse: { info: 'map<string,string> = 2' },
+    },
+    services: { RuntimeService: { Status: 'StatusRequest -> StatusResponse' } },
+  },
 };
+
+/** Packages defined from Kubernetes' CRI API rather than containerd's .proto files. */
+export const CRI_PACKAGES = ['runtime.v1'];
 
 interface FieldJson {
   type: string;

@@ -18,6 +18,7 @@ export const SERVICES = {
   leases: 'containerd.services.leases.v1.Leases',
   snapshots: 'containerd.services.snapshots.v1.Snapshots',
   diff: 'containerd.services.diff.v1.Diff',
+  cri: 'runtime.v1.RuntimeService',
 } as const;
 export type ServiceName = keyof typeof SERVICES;
 
