@@ -44,7 +44,7 @@ const MIN_VERSION: [number, number] = [1, 6];
 const DEFAULT_LEASE_EXPIRY_MS = 24 * 3600_000;
 
 /** Bytes gathered into one Write message. */
-const STAGE_BYTES = 256 * 1024;
+const STAGE_BYTES = 128 * 1024;
 
 export interface ContainerdStoreOptions {
   /** containerd's socket (`/run/containerd/containerd.sock`; `unix://` allowed). */
@@ -415,7 +415,7 @@ interface BlobWriter {
 
 /** Staging buffers given back after containerd's stream took them, reused by the next blob (less garbage, a flat RSS). */
 const stagePool: Buffer[] = [];
-const STAGE_POOL_MAX = 32;
+const STAGE_POOL_MAX = 24;
 
 function stageBuffer(): Buffer {
   return stagePool.pop() ?? Buffer.allocUnsafeSlow(STAGE_BYTES);

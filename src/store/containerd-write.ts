@@ -16,7 +16,7 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { OcictlError } from '../errors.js';
 import { ContainerdError } from '../containerd/errors.js';
-import { codec } from '../containerd/proto.js';
+import type { Codec } from '../containerd/proto.js';
 import { socketPath } from '../containerd/socket.js';
 import type { Labels } from '../containerd/types.js';
 
@@ -84,6 +84,13 @@ function writeHeader(offset: number, len: number): Buffer {
   return h;
 }
 
+/** The codecs of the Write messages (proto.ts loads protobufjs: imported on first use only). */
+let codecs: Promise<{ req: Codec; res: Codec }> | undefined;
+function writeCodecs(): Promise<{ req: Codec; res: Codec }> {
+  codecs ??= import('../containerd/proto.js').then((m) => ({ req: m.codec(REQUEST), res: m.codec(RESPONSE) }));
+  return codecs;
+}
+
 function frame(msg: Buffer): Buffer {
   const h = Buffer.allocUnsafe(5);
   h[0] = 0;
@@ -103,11 +110,14 @@ export interface RawWriterOptions {
 export class RawContentWriter {
   private stream: http2.ClientHttp2Stream | undefined;
   private pending: Buffer = Buffer.alloc(0);
-  private answers: Record<string, unknown>[] = [];
+  /** containerd's answers, kept encoded: most are WRITE acknowledgements nobody reads. */
+  private answers: Buffer[] = [];
+  private res: Codec | undefined;
   private waiter: (() => void) | undefined;
   private failure: Error | undefined;
   private ended = false;
   private _offset = 0;
+  private req: Codec | undefined;
   /** containerd already has the blob (commit() then does nothing). */
   exists = false;
 
@@ -148,15 +158,17 @@ export class RawContentWriter {
       'containerd-namespace': this.o.namespace,
     };
     if (this.o.lease) headers['containerd-lease'] = this.o.lease;
+    const { req, res } = await writeCodecs();
+    this.req = req;
+    this.res = res;
     const s = this.session.connect().request(headers);
     this.stream = s;
-    const dec = codec(RESPONSE);
     s.on('data', (chunk: Buffer) => {
       this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
       while (this.pending.length >= 5) {
         const len = this.pending.readUInt32BE(1);
         if (this.pending.length < 5 + len) break;
-        this.answers.push(dec.decode(this.pending.subarray(5, 5 + len)));
+        this.answers.push(this.pending.subarray(5, 5 + len));
         this.pending = this.pending.subarray(5 + len);
       }
       // Only the last answer matters: WRITE answers are not waited for one by one.
@@ -176,7 +188,7 @@ export class RawContentWriter {
       this.ended = true;
       this.wake();
     });
-    const stat = codec(REQUEST).encode({ action: STAT, ref: this.o.ref, total: this.o.total, expected: this.o.expected });
+    const stat = req.encode({ action: STAT, ref: this.o.ref, total: this.o.total, expected: this.o.expected });
     s.write(frame(stat));
     const first = await this.answer().catch((e: unknown) => {
       if (e instanceof ContainerdError && e.grpcCode === ALREADY_EXISTS) return undefined;
@@ -195,7 +207,7 @@ export class RawContentWriter {
   private async answer(): Promise<Record<string, unknown>> {
     for (;;) {
       const a = this.answers.shift();
-      if (a) return a;
+      if (a) return (this.res as Codec).decode(a);
       if (this.failure) throw this.failure;
       if (this.ended) throw new OcictlError('CONTAINERD', `containerd closed the write of ${this.o.ref} without an answer`);
       await new Promise<void>((r) => {
@@ -226,7 +238,7 @@ export class RawContentWriter {
     if (this.failure) throw this.failure;
     if (!s) throw new OcictlError('CONTAINERD', `content writer ${this.o.ref} is closed`);
     this.answers = [];
-    s.write(frame(codec(REQUEST).encode({ action: COMMIT, offset: this._offset, total: this.o.total, expected: this.o.expected, labels })));
+    s.write(frame((this.req as Codec).encode({ action: COMMIT, offset: this._offset, total: this.o.total, expected: this.o.expected, labels })));
     s.end();
     for (;;) {
       let a: Record<string, unknown>;
