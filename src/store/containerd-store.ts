@@ -365,6 +365,7 @@ export class ContainerdStore implements ImageStore {
     const chain = chainIds(diffIds);
     const sn = this.writing.snapshots(this.snapshotter);
     let applied = 0;
+    const labels: Promise<void>[] = [];
     for (let i = 0; i < t.layers.length; i++) {
       const layer = t.layers[i] as Descriptor;
       const chainId = chain[i] as string;
@@ -394,9 +395,13 @@ export class ContainerdStore implements ImageStore {
         await sn.remove(key).catch(() => undefined);
         throw e;
       }
-      await this.setLabels(layer.digest, { [LABEL_UNCOMPRESSED]: diffIds[i] as string });
+      // Labelled while the next layer is applied (awaited below, before the config's label).
+      const label = this.setLabels(layer.digest, { [LABEL_UNCOMPRESSED]: diffIds[i] as string });
+      label.catch(() => undefined);
+      labels.push(label);
       applied++;
     }
+    await Promise.all(labels);
     const top = chain[chain.length - 1];
     if (top) await this.setLabels(t.config.digest, { [`${LABEL_GC_SNAPSHOT_PREFIX}${this.snapshotter}`]: top });
     return { chainId: top ?? '', applied };
