@@ -4,7 +4,10 @@
  * the same run. Not a test: it prints a table and writes the same as JSON.
  *
  *   node dist/scripts/bench.js [--size 512MiB|2GiB] [--layers 8] [--runs 5]
- *        [--ops startup,limits,push,pull,pull-tls,copy,mount] [--json FILE] [--concurrency N]
+ *        [--ops startup,limits,push,pull,pull-tls,copy,mount,containerd-pull] [--json FILE] [--concurrency N]
+ *
+ * containerd-pull (scripts/bench-containerd.ts; root): pull + unpack of a
+ * ~200 MiB image into a fresh containerd, ocictl against ctr.
  *
  * Every tool runs as its own process under /usr/bin/time (peak RSS); tools
  * alternate run by run; registry storage and skopeo's blob-info cache are
@@ -22,6 +25,7 @@ import { buildImage, type BuiltImage, type LayerSpec } from '../fixtures/images.
 import { run, runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import type { FloorBlob, ProbeResult } from '../fixtures/bench-probes.js';
+import { type ContainerdPullResult, containerdPull, containerdPullAvailable, formatContainerdPull } from './bench-containerd.js';
 
 const MiB = 1024 * 1024;
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts
@@ -88,6 +92,8 @@ export interface BenchReport {
   limits: Record<string, { medianMbps: number; minMbps: number; runs: number[]; extra?: Record<string, number> }>;
   startup: Record<string, ToolStats>;
   ops: OpResult[];
+  /** The containerd-pull op (its own shape: see bench-containerd.ts). */
+  containerd?: ContainerdPullResult | { skipped: string };
 }
 
 // ---------------------------------------------------------------- helpers
@@ -613,7 +619,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       size: { type: 'string', default: '512MiB' },
       layers: { type: 'string', default: '8' },
       runs: { type: 'string', default: '5' },
-      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount' },
+      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount,containerd-pull' },
       json: { type: 'string' },
       concurrency: { type: 'string' },
       'compare-bin': { type: 'string' },
@@ -623,7 +629,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
-  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount'];
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount', 'containerd-pull'];
   const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
   const unknown = ops.filter((o) => !known.includes(o));
   if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);
@@ -649,9 +655,17 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
 async function cli(): Promise<void> {
   const opts = parseBenchArgs(process.argv.slice(2));
   const report = await bench(opts);
+  if (opts.ops.includes('containerd-pull')) {
+    const why = await containerdPullAvailable();
+    report.containerd = why
+      ? { skipped: why }
+      : await containerdPull({ runs: opts.runs, ...(opts.verbose ? { log: (l: string) => process.stderr.write(`${l}\n`) } : {}) });
+  }
   await fs.mkdir(path.dirname(opts.json), { recursive: true });
   await fs.writeFile(opts.json, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`${formatReport(report)}\n\nJSON: ${opts.json}\n`);
+  const ctd = report.containerd;
+  const ctdText = !ctd ? '' : 'skipped' in ctd ? `\n\ncontainerd-pull skipped: ${ctd.skipped}` : `\n\n${formatContainerdPull(ctd)}`;
+  process.stdout.write(`${formatReport(report)}${ctdText}\n\nJSON: ${opts.json}\n`);
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

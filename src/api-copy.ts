@@ -18,7 +18,7 @@ import type { ProgressListener } from './image/events.js';
 import { tagImage } from './image/local.js';
 import { type Reference, parseReference } from './reference/reference.js';
 import type { FetchedManifest, RegistryClient } from './registry/client.js';
-import type { LocalStore } from './store/local-store.js';
+import type { ImageStore } from './store/types.js';
 import { type ArchiveFormat, ArchiveDestination, openArchive } from './image/archive.js';
 import { type BlobCounts, type CopiedImage, copyImage } from './image/copy.js';
 import type { ImageDestination, SourceImage } from './image/endpoint.js';
@@ -42,6 +42,8 @@ export interface CopyOptions extends CommonOptions, PlatformChoice {
   destination?: ClientOptions;
   /** Where an archive destination is written instead of its file (e.g. stdout). */
   outputStream?: Writable;
+  /** A store destination (containerd): keep the image from kubelet's image GC (`io.cri-containerd.pinned`). */
+  pin?: boolean;
 }
 
 export interface CopyResult {
@@ -83,9 +85,11 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
       return c;
     };
   };
-  let store: Promise<LocalStore> | undefined;
-  const storeOf = (): Promise<LocalStore> => (store ??= openStore(o));
-  const base = { store: storeOf, ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), ...(o.blobRetries !== undefined ? { blobRetries: o.blobRetries } : {}) };
+  let store: Promise<ImageStore> | undefined;
+  let ctd: Promise<ImageStore> | undefined;
+  const storeOf = (): Promise<ImageStore> => (store ??= openStore(o));
+  const containerdOf = (): Promise<ImageStore> => (ctd ??= openStore({ ...o, store: 'containerd' }));
+  const base = { store: storeOf, containerd: containerdOf, ...(o.pin ? { pin: true } : {}), ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), ...(o.blobRetries !== undefined ? { blobRetries: o.blobRetries } : {}) };
   const srcCtx: LocationContext = { ...base, client: lazy(o.source) };
   const dstCtx: LocationContext = { ...base, client: lazy(o.destination) };
   const copyOpts = {
@@ -135,6 +139,7 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
     return { source: formatLocation(from), destination: formatLocation(to), digest: first.digest, images };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
+    for (const st of [store, ctd]) await st?.then((x) => x.close?.(), () => undefined);
   }
 }
 
@@ -171,6 +176,7 @@ export async function saveImages(names: string[], output: string | Writable, o: 
     ok = true;
   } finally {
     await dest.close(ok);
+    await store.close?.();
   }
   return { output: typeof output === 'string' ? output : '(stream)', images };
 }
@@ -183,11 +189,18 @@ export interface LoadedImage {
 }
 
 /** Reads a docker-archive or oci-archive (gzip-compressed too; `-` for stdin) into the store. */
-export async function loadImages(input: string, o: StoreOptions & PlatformChoice & { onProgress?: ProgressListener } = {}): Promise<{ images: LoadedImage[] }> {
+export async function loadImages(input: string, o: StoreOptions & PlatformChoice & { onProgress?: ProgressListener; pin?: boolean } = {}): Promise<{ images: LoadedImage[] }> {
   const store = await openStore(o);
-  const src = await openArchive(input);
-  const dest = new StoreDestination(store);
+  let src: Awaited<ReturnType<typeof openArchive>>;
+  try {
+    src = await openArchive(input);
+  } catch (e) {
+    await store.close?.();
+    throw e;
+  }
+  const dest = new StoreDestination(store, undefined, o.pin ? { pin: true } : {});
   const out: LoadedImage[] = [];
+  let ok = false;
   try {
     for (const img of await src.images()) {
       const r = await copyImage(src, img, dest, {
@@ -200,9 +213,11 @@ export async function loadImages(input: string, o: StoreOptions & PlatformChoice
       const note = img.names.length === 0 ? `the archive gives no name for ${r.digest}: recorded as ${r.destination ?? '?'}; name it with ocictl tag` : r.note;
       out.push({ names, digest: r.digest, mediaType: r.mediaType, ...(note ? { note } : {}) });
     }
+    ok = true;
   } finally {
-    await dest.close();
+    await dest.close(ok);
     await src.close();
+    await store.close?.();
   }
   return { images: out };
 }

@@ -13,7 +13,7 @@ import { dockerConfigPath } from './auth/docker-config.js';
 import { OcictlError } from './errors.js';
 import type { ProgressListener } from './image/events.js';
 import { findImage } from './image/local.js';
-import { type StoreOptions, openStore } from './api-local.js';
+import { type StoreOptions, withStore } from './api-local.js';
 import { type PullOptions, type PullResult, pull } from './image/pull.js';
 import { type PushOptions, type PushResult, push } from './image/push.js';
 import type { Descriptor } from './oci/descriptor.js';
@@ -89,16 +89,16 @@ export async function logout(server: string | undefined, o: { dockerConfig?: str
 
 export async function pullImage(ref: string | Reference, o: CommonOptions & PullOptions = {}): Promise<PullResult> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
-  const store = await openStore(o);
-  return withClient(o, (c) => pull(c, store, r, o));
+  return withStore(o, (store) => withClient(o, (c) => pull(c, store, r, o)));
 }
 
 /** Pushes an image held in the store under `source` (default: the same name) to `destination`. */
 export async function pushImage(destination: string | Reference, o: CommonOptions & PushOptions & { source?: string } = {}): Promise<PushResult> {
   const dest = typeof destination === 'string' ? parseReference(destination) : destination;
-  const store = await openStore(o);
-  const rec = await findImage(store, o.source ?? dest.toString());
-  return withClient(o, (c) => push(c, store, rec.target, dest, o));
+  return withStore(o, async (store) => {
+    const rec = await findImage(store, o.source ?? dest.toString());
+    return withClient(o, (c) => push(c, store, rec.target, dest, o));
+  });
 }
 
 /** The descriptor (digest, media type, size) a reference points to in its registry. */

@@ -6,7 +6,9 @@ export { parsePlatform, formatPlatform, normalizePlatform, platformMatcher, host
 export { loadHostsDir, hostsFor, type HostEndpoint, type HostCapability, type RegistryHostEntry, type HostsForOptions } from './transport/hosts-dir.js';
 export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
 export { LocalStore, defaultDataRoot } from './store/local-store.js';
-export type { ImageStore, ContentStore, ImageRecord, IngestWriter, Lease } from './store/types.js';
+export { ContainerdStore, type ContainerdStoreOptions } from './store/containerd-store.js';
+export { DEFAULT_CONTAINERD_ADDRESS, type StoreSelectOptions } from './store/select.js';
+export type { ImageStore, ContentStore, ImageRecord, IngestWriter, IngestOptions, ContentSource, Lease, SetImageOptions, Unpacker, UnpackTarget, UnpackResult } from './store/types.js';
 export { type Credentials, type CredentialSource, DockerConfigCredentials, StaticCredentials, ChainCredentials } from './auth/credentials.js';
 export { parseChallenges, type Challenge } from './auth/challenge.js';
 export type { Descriptor, Platform } from './oci/descriptor.js';

@@ -1,10 +1,14 @@
 /** Turns global CLI options into library options. */
 import type { Command } from 'commander';
 import type { CommonOptions } from '../api.js';
+import { OcictlError } from '../errors.js';
 
 export interface GlobalOpts {
   namespace: string;
   dataRoot?: string;
+  store?: string;
+  address?: string;
+  snapshotter?: string;
   insecureRegistry?: boolean;
   hostsDir?: string[];
   debug?: boolean;
@@ -20,6 +24,12 @@ export function commonOptions(cmd: Command, registries?: string[]): CommonOption
   const g = globalsOf(cmd);
   const o: CommonOptions = { namespace: g.namespace ?? 'default' };
   if (g.dataRoot) o.dataRoot = g.dataRoot;
+  if (g.store !== undefined) {
+    if (g.store !== 'containerd' && g.store !== 'local') throw new OcictlError('INVALID_ARGUMENT', `--store must be containerd or local, not "${g.store}"`, { hint: 'pass --store containerd or --store local' });
+    o.store = g.store;
+  }
+  if (g.address) o.address = g.address;
+  if (g.snapshotter) o.snapshotter = g.snapshotter;
   if (g.hostsDir?.length) o.hostsDirs = g.hostsDir;
   else if (process.env.OCICTL_HOSTS_DIR) o.hostsDirs = process.env.OCICTL_HOSTS_DIR.split(':').filter(Boolean);
   if (g.insecureRegistry) o.insecure = registries ?? true;

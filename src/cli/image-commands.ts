@@ -17,6 +17,7 @@ interface TransferFlags {
   allPlatforms?: boolean;
   quiet?: boolean;
   maxConcurrent: string;
+  pin?: boolean;
 }
 
 /** pull and push share their options, progress and error handling; `run` does the transfer and returns what to print. */
@@ -26,14 +27,16 @@ function addTransfer(
   spec: { verb: 'pull' | 'push'; description: string; argument: string; platform: string; allPlatforms: string; quiet: string; concurrent: string; defaultConcurrent: string },
   run: (ref: import('../reference/reference.js').Reference, options: import('../api.js').CommonOptions & import('../image/pull.js').PullOptions, quiet: boolean) => Promise<string>,
 ): void {
-  parent
+  const cmd = parent
     .command(name)
     .description(spec.description)
     .argument('<image>', spec.argument)
     .option('--platform <platform>', spec.platform, collect)
     .option('--all-platforms', spec.allPlatforms)
     .option('-q, --quiet', spec.quiet)
-    .option('--max-concurrent <n>', spec.concurrent, spec.defaultConcurrent)
+    .option('--max-concurrent <n>', spec.concurrent, spec.defaultConcurrent);
+  if (spec.verb === 'pull') cmd.option('--pin', 'containerd store: keep the image from kubelet\'s image garbage collection (io.cri-containerd.pinned=pinned)');
+  cmd
     .action(async function (this: Command, image: string) {
       const o = this.opts<TransferFlags>();
       const { parseReference } = await import('../reference/reference.js');
@@ -47,6 +50,7 @@ function addTransfer(
           ...(o.platform ? { platforms: o.platform } : {}),
           allPlatforms: o.allPlatforms === true,
           concurrency: Math.max(1, intOption(o.maxConcurrent, '--max-concurrent')),
+          ...(o.pin ? { pin: true } : {}),
           onProgress: progress.listener,
         }, o.quiet === true);
         progress.done();
@@ -60,7 +64,7 @@ function addTransfer(
 function addPull(parent: Command, name: string): void {
   addTransfer(parent, name, {
     verb: 'pull',
-    description: 'pull an image from a registry into the local store',
+    description: 'pull an image from a registry into the store (containerd\'s, unpacked, or the local one: see ocictl info)',
     argument: 'image reference, e.g. 127.0.0.1:5000/lidabai/nginx:1.23.1',
     platform: 'platform to pull (os/arch[/variant]), repeatable; default: this host\'s',
     allPlatforms: 'pull every platform of a multi-platform image',
@@ -77,7 +81,7 @@ function addPull(parent: Command, name: string): void {
 function addPush(parent: Command, name: string): void {
   addTransfer(parent, name, {
     verb: 'push',
-    description: 'push an image from the local store to a registry',
+    description: 'push an image from the store to a registry',
     argument: 'image reference in the store, pushed to its registry',
     platform: 'push only this platform of a multi-platform image (the digest changes)',
     allPlatforms: 'push every platform (the index digest is kept)',
@@ -231,7 +235,34 @@ function addLogout(program: Command): void {
     } as Action);
 }
 
+function addInfo(program: Command): void {
+  program
+    .command('info')
+    .description('which image store commands use (containerd or local), where, and why')
+    .option('--format <format>', 'json for machine-readable output')
+    .action(async function (this: Command) {
+      const o = this.opts<{ format?: string }>();
+      const { storeInfo } = await import('../api-local.js');
+      const i = await storeInfo(commonOptions(this));
+      if (o.format === 'json') {
+        printJson(i);
+        return;
+      }
+      const rows: [string, string | undefined][] = [
+        ['Store', i.store],
+        ['Why', i.why],
+        ['Namespace', i.namespace],
+        ['Data root', i.dataRoot],
+        ['Address', i.address],
+        ['Snapshotter', i.snapshotter],
+        ['containerd', i.containerdVersion],
+      ];
+      for (const [k, v] of rows) if (v !== undefined) process.stdout.write(`${`${k}:`.padEnd(13)}${v}\n`);
+    } as Action);
+}
+
 export function registerImageCommands(program: Command): void {
+  addInfo(program);
   addLogin(program);
   addLogout(program);
   addPull(program, 'pull');

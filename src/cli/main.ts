@@ -25,6 +25,9 @@ export function buildProgram(): Command {
     .version(VERSION, '-v, --version')
     .option('-n, --namespace <ns>', 'image namespace (as nerdctl/containerd, e.g. k8s.io)', process.env.CONTAINERD_NAMESPACE ?? 'default')
     .option('--data-root <dir>', 'local store root (env OCICTL_DATA_ROOT; default $XDG_DATA_HOME/ocictl)')
+    .option('--store <kind>', 'image store: containerd or local (env OCICTL_STORE; default containerd when --address/CONTAINERD_ADDRESS is given or the default socket answers, else local)')
+    .option('--address <socket>', '(-a before the command) containerd socket (env CONTAINERD_ADDRESS; default /run/containerd/containerd.sock)')
+    .option('--snapshotter <name>', 'containerd snapshotter to unpack into (env CONTAINERD_SNAPSHOTTER; default the CRI plugin\'s, else overlayfs)')
     .option('--insecure-registry', 'skip TLS verification, then fall back to plain HTTP, for the registries named in this command')
     .option('--hosts-dir <dir>', 'hosts directory with <host:port>/hosts.toml or ca.crt; repeatable (default /etc/containerd/certs.d, /etc/docker/certs.d)', collect)
     .option('--debug', 'print HTTP requests (never secrets) to stderr')
@@ -39,11 +42,31 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Global options that take a value (so that the command name can be found after them). */
+const VALUE_OPTIONS = new Set(['-n', '--namespace', '--data-root', '--store', '--address', '--snapshotter', '--hosts-dir', '--retries', '--timeout']);
+
+/**
+ * `-a SOCKET` before the command is containerd's address, as nerdctl and ctr
+ * take it; after the command `-a` keeps its meaning there (`images -a`,
+ * `copy -a`), since commander would otherwise read it as the global option.
+ */
+export function globalShortAddress(argv: string[]): string[] {
+  const out = [...argv];
+  for (let i = 2; i < out.length; i++) {
+    const t = out[i] as string;
+    if (!t.startsWith('-') || t === '-' || t === '--') break;
+    if (t === '-a') out[i] = '--address';
+    else if (t.startsWith('-a') && !t.startsWith('--')) out.splice(i, 1, '--address', t.slice(2));
+    if (VALUE_OPTIONS.has(out[i] as string)) i++;
+  }
+  return out;
+}
+
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(argv);
+    await program.parseAsync(globalShortAddress(argv));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {

@@ -135,6 +135,7 @@ export async function copyImage(src: ImageSource, image: SourceImage, dst: Image
     }
     emit({ type: 'manifest', digest: m.desc.digest, mediaType: m.desc.mediaType, ...(m.desc.platform ? { platform: formatPlatform(m.desc.platform) } : {}) });
   }
+  dst.plan?.(walked.images.flatMap((m) => (m.parsed?.kind === 'manifest' ? [{ desc: m.desc, manifest: m.parsed.manifest }] : [])));
   const counts: BlobCounts = { copied: 0, mounted: 0, existing: 0, bytes: 0 };
   const stats = { uploaded: 0 };
   const limit = pLimit(Math.max(1, Math.min(options.concurrency ?? 6, dst.maxConcurrency)));

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
+import type { ImageManifest } from '../oci/manifest.js';
 import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
 import type { BlobState, ProgressListener } from './events.js';
 
@@ -56,6 +57,11 @@ export interface ImageDestination {
   readonly maxConcurrency: number;
   /** Whether the destination can only hold one platform per image (a docker-archive). */
   readonly singlePlatform?: boolean;
+  /**
+   * The image manifests about to be copied, before any blob: a destination
+   * that unpacks starts on each layer as soon as it and its parent are in.
+   */
+  plan?(images: { desc: Descriptor; manifest: ImageManifest }[]): void;
   hasBlob(desc: Descriptor): Promise<boolean>;
   /** Writes a blob; returns how it got there. */
   putBlob(w: BlobWrite): Promise<BlobState>;

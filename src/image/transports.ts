@@ -2,13 +2,14 @@
  * Image locations as `copy`, `save` and `load` name them, in skopeo's
  * transport syntax: a registry reference (`docker://` optional),
  * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:REF]`, and
- * `store:NAME` for an image in ocictl's own store.
+ * `store:NAME` for an image in the selected store, `containerd:NAME` for one
+ * in containerd's store.
  */
 import { OcictlError } from '../errors.js';
 import { type Reference, parseReference } from '../reference/reference.js';
 import type { Writable } from 'node:stream';
 import type { RegistryClient } from '../registry/client.js';
-import type { LocalStore } from '../store/local-store.js';
+import type { ImageStore } from '../store/types.js';
 import { type ArchiveFormat, ArchiveDestination, LayoutDirDestination, openArchive, openLayoutDir } from './archive.js';
 import type { ImageDestination, ImageSource } from './endpoint.js';
 import { RegistryDestination, RegistrySource } from './registry-endpoint.js';
@@ -19,7 +20,8 @@ export type ImageLocation =
   | { transport: 'oci'; path: string; tag?: string }
   | { transport: 'oci-archive'; path: string; tag?: string }
   | { transport: 'docker-archive'; path: string; tag?: string }
-  | { transport: 'store'; name: string };
+  | { transport: 'store'; name: string }
+  | { transport: 'containerd'; name: string };
 
 export type Transport = ImageLocation['transport'];
 
@@ -34,10 +36,11 @@ export function parseLocation(input: string, opts: { defaultTag?: string | null 
   if (input.startsWith('docker://')) {
     return { transport: 'registry', ref: parseReference(input.slice('docker://'.length), opts.defaultTag !== undefined ? { defaultTag: opts.defaultTag } : {}) };
   }
-  if (input.startsWith('store:')) {
-    const name = input.slice('store:'.length);
-    if (!name) throw new OcictlError('INVALID_ARGUMENT', `"${input}" names no image`, { hint: 'use store:NAME, e.g. store:127.0.0.1:5000/lidabai/busybox:1.0' });
-    return { transport: 'store', name };
+  for (const t of ['store', 'containerd'] as const) {
+    if (!input.startsWith(`${t}:`)) continue;
+    const name = input.slice(t.length + 1);
+    if (!name) throw new OcictlError('INVALID_ARGUMENT', `"${input}" names no image`, { hint: `use ${t}:NAME, e.g. ${t}:127.0.0.1:5000/lidabai/busybox:1.0` });
+    return { transport: t, name };
   }
   for (const t of FILE_TRANSPORTS) {
     if (!input.startsWith(`${t}:`)) continue;
@@ -51,7 +54,7 @@ export function parseLocation(input: string, opts: { defaultTag?: string | null 
   }
   const m = /^(dir|docker-daemon|containers-storage|ostree|sif|tarball):/.exec(input);
   if (m) {
-    throw new OcictlError('UNSUPPORTED', `transport "${m[1]}" is not supported`, { hint: 'use a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF] or store:NAME' });
+    throw new OcictlError('UNSUPPORTED', `transport "${m[1]}" is not supported`, { hint: 'use a registry reference, oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:REF], store:NAME or containerd:NAME' });
   }
   return { transport: 'registry', ref: parseReference(input, opts.defaultTag !== undefined ? { defaultTag: opts.defaultTag } : {}) };
 }
@@ -62,7 +65,8 @@ export function formatLocation(l: ImageLocation): string {
     case 'registry':
       return l.ref.toString();
     case 'store':
-      return `store:${l.name}`;
+    case 'containerd':
+      return `${l.transport}:${l.name}`;
     default:
       return `${l.transport}:${l.path}${l.tag ? `:${l.tag}` : ''}`;
   }
@@ -74,10 +78,19 @@ export function formatLocation(l: ImageLocation): string {
 /** What opening a location may need: a registry client for its side, the store. */
 export interface LocationContext {
   client: () => RegistryClient;
-  store: () => Promise<LocalStore>;
+  store: () => Promise<ImageStore>;
+  /** containerd's store, whatever the default store is (`containerd:NAME`). */
+  containerd?: () => Promise<ImageStore>;
+  /** Store destinations: pin the image (`io.cri-containerd.pinned`). */
+  pin?: boolean;
   /** Blobs written at once to a registry. */
   concurrency?: number;
   blobRetries?: number;
+}
+
+function containerdOf(ctx: LocationContext): Promise<ImageStore> {
+  if (!ctx.containerd) throw new OcictlError('UNSUPPORTED', 'containerd: locations are not available here');
+  return ctx.containerd();
 }
 
 export async function openSource(loc: ImageLocation, ctx: LocationContext): Promise<ImageSource> {
@@ -86,6 +99,8 @@ export async function openSource(loc: ImageLocation, ctx: LocationContext): Prom
       return new RegistrySource(ctx.client(), loc.ref);
     case 'store':
       return new StoreSource(await ctx.store(), [loc.name]);
+    case 'containerd':
+      return new StoreSource(await containerdOf(ctx), [loc.name], 'containerd');
     case 'oci':
       return openLayoutDir(loc.path, loc.tag);
     case 'oci-archive':
@@ -102,7 +117,9 @@ export async function openDestination(loc: ImageLocation, ctx: LocationContext, 
         ...(ctx.blobRetries !== undefined ? { blobRetries: ctx.blobRetries } : {}),
       });
     case 'store':
-      return new StoreDestination(await ctx.store(), loc.name);
+      return new StoreDestination(await ctx.store(), loc.name, ctx.pin ? { pin: true } : {});
+    case 'containerd':
+      return new StoreDestination(await containerdOf(ctx), loc.name, { prefix: 'containerd', ...(ctx.pin ? { pin: true } : {}) });
     case 'oci':
       return new LayoutDirDestination(loc.path, loc.tag);
     case 'oci-archive':

@@ -1,0 +1,227 @@
+/**
+ * The `containerd-pull` op of `npm run bench`: pull + unpack of a ~200 MiB
+ * image (8 incompressible layers + 1 text layer) into a fresh containerd
+ * (temp root, state and socket; started untimed before every run), by
+ * `ocictl -n k8s.io pull` and by `ctr -n k8s.io images pull` (which unpacks
+ * into overlayfs too), from the same TLS + htpasswd docker-registry,
+ * alternating run by run. Reports medians, peak RSS of the client process
+ * (under /usr/bin/time) and of containerd (VmHWM, after each run).
+ *
+ * Kept apart from bench.ts so that the two evolve without conflicts; needs
+ * root (containerd) and the Debian containerd package.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ContainerdDaemon, startContainerdStore } from '../fixtures/containerd/daemon.js';
+import { buildImage, type BuiltImage, type LayerSpec } from '../fixtures/images.js';
+import { run, runOk, tmpDir } from '../fixtures/proc.js';
+import { startRegistry } from '../fixtures/registry.js';
+
+const MiB = 1024 * 1024;
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const OCICTL = path.join(HERE, '..', '..', 'bin', 'ocictl.js');
+const TIME = '/usr/bin/time';
+const USER = 'admin';
+const PASS = 'Harbor12345';
+
+export interface ContainerdPullSample {
+  seconds: number;
+  rssMB: number;
+  cpuSeconds?: number;
+  /** containerd's peak RSS over the run (VmHWM of a containerd started fresh for it). */
+  containerdRssMB: number;
+}
+
+export interface ContainerdPullTool {
+  runs: ContainerdPullSample[];
+  medianSeconds: number;
+  minSeconds: number;
+  medianRssMB: number;
+  maxRssMB: number;
+  medianContainerdRssMB: number;
+  medianCpuSeconds?: number;
+}
+
+export interface ContainerdPullResult {
+  op: 'containerd-pull';
+  bytes: number;
+  layers: number;
+  tools: Record<string, ContainerdPullTool>;
+  /** ctr median / ocictl median (higher: ocictl faster). */
+  ratioMedian: number;
+  ratioMin: number;
+  note?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+/** ~`total` bytes: `layers` incompressible layers plus one text layer, as the other bench ops. */
+function specs(total: number, layers: number): LayerSpec[] {
+  const text = Math.max(64 * 1024, Math.round(total / 32));
+  const each = Math.max(4096, Math.floor((total - text / 4) / layers));
+  const out: LayerSpec[] = [];
+  for (let i = 0; i < layers; i++) out.push({ size: each, seed: 2000 + i });
+  out.push({ size: text, compressible: true, seed: 1999 });
+  return out;
+}
+
+async function image(total: number, layers: number): Promise<BuiltImage> {
+  const dir = path.join(os.tmpdir(), `ocictl-bench-ctd-image-${total}-${layers}`);
+  const meta = path.join(dir, 'built.json');
+  try {
+    const img = JSON.parse(await fs.readFile(meta, 'utf8')) as BuiltImage;
+    for (const l of img.layers) if ((await fs.stat(path.join(dir, 'blobs', 'sha256', l.digest.slice(7)))).size !== l.size) throw new Error('changed');
+    return img;
+  } catch {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+  const img = await buildImage(dir, 'v1', { layers: specs(total, layers) });
+  await fs.writeFile(meta, JSON.stringify(img));
+  return img;
+}
+
+function hwmMB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<{ seconds: number; rssMB: number; cpuSeconds?: number }> {
+  const useTime = existsSync(TIME);
+  const rssFile = path.join(scratch, `rss-${process.pid}-${Date.now()}`);
+  const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
+  const t0 = process.hrtime.bigint();
+  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (b: Buffer) => {
+    err = (err + b.toString()).slice(-4000);
+  });
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c ?? 1));
+  });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}\n${err}`);
+  if (!useTime) return { seconds, rssMB: 0 };
+  const [rss, user, sys] = ((await fs.readFile(rssFile, 'utf8')).trim().split('\n').pop() ?? '').split(' ').map(Number);
+  await fs.rm(rssFile, { force: true });
+  return { seconds, rssMB: (rss ?? 0) / 1024, cpuSeconds: (user ?? 0) + (sys ?? 0) };
+}
+
+export interface ContainerdPullOptions {
+  runs: number;
+  /** Image size in bytes (default 200 MiB) and incompressible layers (default 8, plus a text layer). */
+  sizeBytes?: number;
+  layers?: number;
+  log?: (line: string) => void;
+}
+
+/** Whether this machine can run the op (root, containerd, ctr). */
+export async function containerdPullAvailable(): Promise<string | undefined> {
+  if (process.getuid?.() !== 0) return 'needs root (containerd)';
+  for (const t of ['containerd', 'ctr', 'skopeo']) if ((await run('sh', ['-c', `command -v ${t}`])).code !== 0) return `needs ${t}`;
+  return undefined;
+}
+
+export async function containerdPull(o: ContainerdPullOptions): Promise<ContainerdPullResult> {
+  const log = o.log ?? (() => undefined);
+  const size = o.sizeBytes ?? 200 * MiB;
+  const layers = o.layers ?? 8;
+  log(`containerd-pull: building the test image (${(size / MiB).toFixed(0)} MiB, ${layers} + 1 layers)...`);
+  const img = await image(size, layers);
+  const bytes = img.configSize + img.layers.reduce((a, l) => a + l.size, 0);
+  const work = await tmpDir('ocictl-bench-ctd');
+  const reg = await startRegistry({ tls: true, htpasswd: { [USER]: PASS }, logLevel: 'error' });
+  let ctd: ContainerdDaemon | undefined;
+  try {
+    const pki = reg.pki as NonNullable<typeof reg.pki>;
+    const ref = `${reg.host}/bench/ctd:v1`;
+    await runOk('skopeo', ['copy', '--quiet', '--dest-cert-dir', pki.certDir, '--dest-creds', `${USER}:${PASS}`, `oci:${img.layoutDir}:v1`, `docker://${ref}`], { timeoutMs: 600_000 });
+    // One hosts dir for both: https with the registry's CA (containerd would take a loopback registry for plain HTTP).
+    const hosts = path.join(work, 'hosts');
+    await fs.mkdir(path.join(hosts, reg.host), { recursive: true });
+    const ca = path.join(hosts, reg.host, 'ca.crt');
+    await fs.copyFile(pki.caCert, ca);
+    await fs.writeFile(path.join(hosts, reg.host, 'hosts.toml'), `server = "https://${reg.host}"\n\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve"]\n  ca = ${JSON.stringify(ca)}\n`);
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_CONFIG: path.join(work, 'docker') };
+    delete env.NODE_EXTRA_CA_CERTS;
+    await runOk(process.execPath, [OCICTL, '--store', 'local', '--data-root', path.join(work, 'unused'), '--hosts-dir', hosts, 'login', reg.host, '-u', USER, '-p', PASS], { env });
+
+    const contenders: { tool: string; command: (sock: string) => [string, string[]] }[] = [
+      { tool: 'ocictl', command: (sock) => [process.execPath, [OCICTL, '-a', sock, '-n', 'k8s.io', '--hosts-dir', hosts, 'pull', '-q', ref]] },
+      { tool: 'ctr', command: (sock) => ['ctr', ['-a', sock, '-n', 'k8s.io', 'images', 'pull', '--hosts-dir', hosts, '--user', `${USER}:${PASS}`, ref]] },
+    ];
+    const samples = new Map<string, ContainerdPullSample[]>(contenders.map((c) => [c.tool, []]));
+    for (let i = 0; i < o.runs; i++) {
+      const order = contenders.map((_, k) => contenders[(k + i) % contenders.length] as (typeof contenders)[number]);
+      for (const c of order) {
+        ctd = await startContainerdStore(path.join(work, `ctd-${c.tool}-${i}`));
+        await run('sync', []);
+        const [cmd, args] = c.command(ctd.socket);
+        const s = await timed(cmd, args, env, work);
+        const containerdRssMB = hwmMB(ctd.pid);
+        const listed = await ctd.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']);
+        if (!listed.stdout.includes(ref)) throw new Error(`${c.tool} did not leave ${ref} in containerd`);
+        const sn = await ctd.ctr(['-n', 'k8s.io', 'snapshots', 'ls']);
+        if (sn.stdout.trim().split('\n').length < img.layers.length + 1) throw new Error(`${c.tool} did not unpack every layer:\n${sn.stdout}`);
+        await ctd.stop();
+        await fs.rm(ctd.dir, { recursive: true, force: true });
+        ctd = undefined;
+        samples.get(c.tool)?.push({ ...s, containerdRssMB });
+        log(`  containerd-pull run ${i + 1}/${o.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.cpuSeconds?.toFixed(2) ?? '?'} s CPU, ${s.rssMB.toFixed(0)} MiB (containerd ${containerdRssMB.toFixed(0)} MiB)`);
+      }
+    }
+    const tools: Record<string, ContainerdPullTool> = {};
+    for (const [t, runs] of samples) {
+      tools[t] = {
+        runs,
+        medianSeconds: median(runs.map((r) => r.seconds)),
+        minSeconds: Math.min(...runs.map((r) => r.seconds)),
+        medianRssMB: median(runs.map((r) => r.rssMB)),
+        maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
+        medianContainerdRssMB: median(runs.map((r) => r.containerdRssMB)),
+        ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)) } : {}),
+      };
+    }
+    const oc = tools.ocictl as ContainerdPullTool;
+    const ct = tools.ctr as ContainerdPullTool;
+    return { op: 'containerd-pull', bytes, layers: img.layers.length, tools, ratioMedian: ct.medianSeconds / oc.medianSeconds, ratioMin: ct.minSeconds / oc.minSeconds };
+  } finally {
+    await ctd?.stop();
+    await reg.stop();
+    await fs.rm(work, { recursive: true, force: true });
+  }
+}
+
+export function formatContainerdPull(r: ContainerdPullResult): string {
+  const lines = [`containerd-pull (${(r.bytes / MiB).toFixed(0)} MiB, ${r.layers} layers, pull + unpack into overlayfs, TLS + auth registry)`];
+  lines.push('  tool      median s   min s   client RSS MiB (median / max)   containerd RSS MiB (median)   CPU s (median)');
+  for (const [t, s] of Object.entries(r.tools)) {
+    lines.push(`  ${t.padEnd(8)}  ${s.medianSeconds.toFixed(3).padStart(8)}  ${s.minSeconds.toFixed(3).padStart(6)}   ${`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`.padStart(12)}                    ${s.medianContainerdRssMB.toFixed(0).padStart(6)}                       ${s.medianCpuSeconds?.toFixed(2) ?? '?'}`);
+  }
+  lines.push(`  ctr/ocictl: ${r.ratioMedian.toFixed(2)}× (median), ${r.ratioMin.toFixed(2)}× (min)`);
+  return lines.join('\n');
+}
+
+// Run alone: node dist/scripts/bench-containerd.js [--runs N]
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const at = process.argv.indexOf('--runs');
+  const runs = at > 0 ? Number(process.argv[at + 1]) : 5;
+  containerdPull({ runs, log: (l) => process.stderr.write(`${l}\n`) }).then(
+    (r) => process.stdout.write(`${formatContainerdPull(r)}\n`),
+    (e: unknown) => {
+      process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}
