@@ -13,3 +13,4 @@ export { parseManifest, type ImageManifest, type ImageIndex, type ParsedManifest
 export type { ProgressEvent } from './image/events.js';
 export { parseLocation, formatLocation } from './image/transports.js';
 export * from './api-copy.js';
+export * from './api-sync.js';

@@ -9,6 +9,7 @@ import { VERSION } from '../version.js';
 import { registerContainerdCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRemoteCommands } from './remote-commands.js';
+import { registerSyncCommands } from './sync-commands.js';
 
 import type { GlobalOpts } from './context.js';
 
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerContainerdCommands(program);
   registerRemoteCommands(program);
+  registerSyncCommands(program);
   return program;
 }
 
