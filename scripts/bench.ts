@@ -4,7 +4,7 @@
  * the same run. Not a test: it prints a table and writes the same as JSON.
  *
  *   node dist/scripts/bench.js [--size 512MiB|2GiB] [--layers 8] [--runs 5]
- *        [--ops startup,limits,push,pull,pull-tls,copy,mount] [--json FILE] [--concurrency N]
+ *        [--ops startup,limits,push,pull,pull-tls,copy,mount,sync] [--json FILE] [--concurrency N]
  *
  * Every tool runs as its own process under /usr/bin/time (peak RSS); tools
  * alternate run by run; registry storage and skopeo's blob-info cache are
@@ -553,6 +553,7 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
         }
       }
     }
+    if (want('sync')) report.ops.push(...(await (await import('./bench-sync.js')).benchSync(opts, work)));
   } finally {
     for (const r of registries) await r.stop().catch(() => undefined);
     await rmrf(work);
@@ -613,7 +614,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       size: { type: 'string', default: '512MiB' },
       layers: { type: 'string', default: '8' },
       runs: { type: 'string', default: '5' },
-      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount' },
+      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount,sync' },
       json: { type: 'string' },
       concurrency: { type: 'string' },
       'compare-bin': { type: 'string' },
@@ -623,7 +624,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
-  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount'];
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount', 'sync'];
   const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
   const unknown = ops.filter((o) => !known.includes(o));
   if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);

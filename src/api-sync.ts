@@ -29,7 +29,7 @@ export interface SyncOptions extends ClientOptions {
   scoped?: boolean;
   /** This job's part of the plan: `i/n` or {index, count}. */
   shard?: string | Shard;
-  /** Images copied at once (default 4). */
+  /** Images copied at once (default 8). */
   jobs?: number;
   /** Blobs copied at once per image (default 6). */
   concurrency?: number;

@@ -26,7 +26,7 @@ function addSync(program: Command): void {
     .argument('<destination>', 'host[:port]/prefix: images land at DEST/<repository basename>:<tag> (as skopeo sync)')
     .option('--scoped', 'keep the source host and repository path under DEST')
     .option('--shard <i/n>', 'this job\'s part of the plan (1 ≤ i ≤ n), by a stable hash of repository and tag')
-    .option('-j, --jobs <n>', 'images copied at once', '4')
+    .option('-j, --jobs <n>', 'images copied at once', '8')
     .option('--max-concurrent <n>', 'blobs copied at once per image', '6')
     .option('--dry-run', 'list what would be copied; copy nothing')
     .option('--referrers', 'also copy signatures, SBOMs and attestations (OCI referrers, cosign tags), recursively')

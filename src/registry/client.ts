@@ -213,6 +213,14 @@ export class RegistryClient {
     });
     await res.body.dump().catch(() => undefined);
     if (res.status === 404) return undefined;
+    const digest = res.headers['docker-content-digest'];
+    const ct = res.headers['content-type'];
+    if (res.status === 200 && typeof digest === 'string' && digest.startsWith('sha256:') && typeof ct === 'string') {
+      assertDigest(digest, 'Docker-Content-Digest');
+      if (ref.digest && digest !== ref.digest) throw new OcictlError('DIGEST_MISMATCH', `${ref} resolved to another digest ${digest}`);
+      return { mediaType: ct.split(';')[0] as string, digest, size: Number(res.headers['content-length'] ?? 0) };
+    }
+    // No digest header, or an error without a body: the full resolve (GET) tells all.
     return this.resolve(ref).catch((e: unknown) => {
       if (e instanceof OcictlError && e.code === 'NOT_FOUND') return undefined;
       throw e;

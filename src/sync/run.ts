@@ -12,6 +12,7 @@ import type { ProgressListener } from '../image/events.js';
 import { type ReferrerCopyCounts, copyReferrers } from '../image/referrers.js';
 import { RegistryDestination, RegistrySource } from '../image/registry-endpoint.js';
 import type { RegistryClient } from '../registry/client.js';
+import { BlobLedger } from './ledger.js';
 import type { PlanRegistry } from './plan.js';
 import type { SelectionFailure, SyncItem } from './select.js';
 
@@ -40,7 +41,7 @@ export interface SyncEvent {
 }
 
 export interface RunOptions {
-  /** Images at once (default 4). */
+  /** Images at once (default 8). */
   jobs?: number;
   /** Blobs at once per image (default 6). */
   concurrency?: number;
@@ -56,11 +57,11 @@ function failure(e: unknown): { reason: string; code: string } {
   return { reason: e instanceof Error ? e.message : String(e), code: 'INTERNAL' };
 }
 
-async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient, o: RunOptions): Promise<SyncedImage> {
+async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient, ledger: BlobLedger, o: RunOptions): Promise<SyncedImage> {
   const base = { source: item.source.toString(), destination: item.destination.toString() };
-  const at = await src.findManifest(item.source);
+  // Both HEADs at once: an image already there costs one round trip.
+  const [at, there] = await Promise.all([src.findManifest(item.source), dst.findManifest(item.destination)]);
   if (!at) throw new OcictlError('NOT_FOUND', `${item.source} does not exist`, { hint: 'check the tag in the plan' });
-  const there = await dst.findManifest(item.destination);
   const srcRepo = item.source.withDigest(at.digest);
   const dstRepo = item.destination.withDigest(at.digest);
   const referrers = async (): Promise<ReferrerCopyCounts | undefined> =>
@@ -78,7 +79,8 @@ async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient,
   const source = new RegistrySource(src, item.source);
   const [image] = await source.images();
   if (!image) throw new OcictlError('NOT_FOUND', `${item.source} names no image`);
-  const copied = await copyImage(source, image, new RegistryDestination(dst, item.destination, o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), {
+  const target = ledger.wrap(new RegistryDestination(dst, item.destination, o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), item.destination.repository);
+  const copied = await copyImage(source, image, target, {
     allPlatforms: true,
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -102,12 +104,13 @@ export async function runSync(
     return image;
   };
   const out: SyncedImage[] = earlier.map((f) => report({ source: f.source, destination: f.destination ?? '', state: 'failed', reason: f.reason, code: f.code }));
-  const limit = pLimit(Math.max(1, o.jobs ?? 4));
+  const limit = pLimit(Math.max(1, o.jobs ?? 8));
+  const ledger = new BlobLedger(items[0]?.destination.registry ?? '');
   const results = await Promise.all(
     items.map((it) =>
       limit(async () => {
         try {
-          return report(await syncOne(it, clients.source(it.registry), clients.destination, o));
+          return report(await syncOne(it, clients.source(it.registry), clients.destination, ledger, o));
         } catch (e) {
           return report({ source: it.source.toString(), destination: it.destination.toString(), state: 'failed', ...failure(e) });
         }

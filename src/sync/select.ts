@@ -8,12 +8,16 @@
  * repository>:<tag>`; with `scoped`, `DEST/<source host>/<repository>:<tag>`
  * (a `:` in the host becomes `_`, since a repository path cannot hold it).
  */
+import pLimit from 'p-limit';
 import { OcictlError } from '../errors.js';
 import { type Reference, isRegistryHost, parseReference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { PlanRegistry, SyncPlan } from './plan.js';
 import { matchesSemver } from './plan.js';
 import { type Shard, inShard } from './shard.js';
+
+/** Tag lists read at once. */
+const LIST_CONCURRENCY = 8;
 
 export interface SyncItem {
   source: Reference;
@@ -82,6 +86,7 @@ export async function selectImages(plan: SyncPlan, o: SelectOptions): Promise<Se
   const dest = parseDestination(o.destination);
   const chosen = new Map<string, SyncItem>();
   const failures: SelectionFailure[] = [];
+  const lists: (() => Promise<void>)[] = [];
   const add = (reg: PlanRegistry, source: Reference, by: string): void => {
     const key = source.toString();
     const have = chosen.get(key);
@@ -113,15 +118,18 @@ export async function selectImages(plan: SyncPlan, o: SelectOptions): Promise<Se
     };
     for (const [repoName, refs] of Object.entries(reg.images)) {
       if (refs.length === 0) {
-        await listed(repoName, 'images', () => true);
+        lists.push(() => listed(repoName, 'images', () => true));
         continue;
       }
       const repo = parseReference(`${reg.registry}/${repoName}`, { defaultTag: null });
       for (const r of refs) add(reg, r.startsWith('sha256:') ? repo.withDigest(r) : repo.withTag(r), 'images');
     }
-    for (const [repoName, sel] of Object.entries(reg.imagesByTagRegex)) await listed(repoName, 'images-by-tag-regex', (t) => sel.regex.test(t));
-    for (const [repoName, sel] of Object.entries(reg.imagesBySemver)) await listed(repoName, 'images-by-semver', (t) => matchesSemver(t, sel));
+    for (const [repoName, sel] of Object.entries(reg.imagesByTagRegex)) lists.push(() => listed(repoName, 'images-by-tag-regex', (t) => sel.regex.test(t)));
+    for (const [repoName, sel] of Object.entries(reg.imagesBySemver)) lists.push(() => listed(repoName, 'images-by-semver', (t) => matchesSemver(t, sel)));
   }
+  // Tag lists are read a few at once; what they add is sorted below, so the order they answer in does not matter.
+  const limit = pLimit(LIST_CONCURRENCY);
+  await Promise.all(lists.map((l) => limit(l)));
   // Two sources landing on one destination would overwrite each other: both fail, in every shard.
   const byDest = new Map<string, SyncItem[]>();
   for (const it of chosen.values()) {
