@@ -51,11 +51,13 @@ async function measure(cmd: string, args: string[], scratch: string, env: NodeJS
   const rssFile = path.join(scratch, `sync-rss-${process.pid}-${seq++}`);
   const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
-  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stderr.on('data', (b: Buffer) => {
+  const keep = (b: Buffer): void => {
     err = (err + b.toString()).slice(-4000);
-  });
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const code = await new Promise<number>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c) => resolve(c ?? 1));
