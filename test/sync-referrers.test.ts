@@ -164,3 +164,23 @@ test('copy --referrers carries them too, and ocictl referrers lists the tree', a
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--referrers copies between registries only/);
 });
+
+test('a source with the referrers API (Harbor >= 2.8) is read through it', async () => {
+  // docker-registry 2.8 has no referrers API: the proxy in front of the source answers the route as
+  // Harbor 2.8 does, listing the SBOM; everything else is the real registry's.
+  const answer = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ ...sbom, artifactType: SPDX }] });
+  proxy.addRule({ method: 'GET', path: new RegExp(`/referrers/${image.digest}$`), action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body: answer } });
+  proxy.addRule({ method: 'GET', path: /\/referrers\//, action: { kind: 'respond', status: 200, headers: { 'content-type': OCI_INDEX }, body: JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [] }) } });
+  try {
+    const list = await listReferrers(`${proxy.host}/lidabai/signed:1.0`, { dockerConfig: path.join(work, 'none', 'config.json') });
+    const found = list.referrers.map((x) => [x.digest, x.foundBy]);
+    // The API lists the SBOM (and, answering empty for the SBOM, hides the tag schema's signature of it); cosign tags are still read.
+    assert.deepEqual(found.sort(), [[sbom.digest, 'referrers-api'], [cosignSig.digest, 'cosign-tag']].sort());
+    await ocictlOk(env, ['copy', '--referrers', `${proxy.host}/lidabai/signed:1.0`, `${dst.host}/viaapi/signed:1.0`]);
+    assert.ok(await getManifest(dst.host, 'viaapi/signed', sbom.digest));
+    assert.deepEqual((await indexAt(dst.host, 'viaapi/signed', image.digest)).manifests.map((m) => m.digest), [sbom.digest]);
+    assert.ok(proxy.log.some((e) => e.path.includes(`/referrers/${image.digest}`) && e.fault === 'respond'));
+  } finally {
+    proxy.clearRules();
+  }
+});

@@ -10,7 +10,7 @@ import { buildImage, buildMultiPlatformImage, skopeoPush } from '../fixtures/ima
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.js';
 import { runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import { copy, parsePlan, shardOf, sync, type SyncSummary } from '../src/index.js';
+import { copy, parsePlan, shardOf, StaticCredentials, sync, type SyncSummary } from '../src/index.js';
 import { tagVersion } from '../src/sync/plan.js';
 import { type OcictlEnv, ocictl } from './copy-support.js';
 import { snapshot } from './sync-support.js';
@@ -197,6 +197,27 @@ test('a malformed plan names file, line and key; unknown keys, bad regexes and b
     assert.equal(r.stderr.trim().split('\n').length, 1);
   }
   assert.deepEqual(await snapshot(dst.host, 'never'), {});
+});
+
+test('a TLS source with its own CA (cert-dir) and credentials in the plan', async () => {
+  const tls = await startRegistry({ tls: true, htpasswd: { admin: 'Harbor12345' } });
+  try {
+    await copy(`${src.host}/lidabai/busybox:1.0`, `${tls.host}/secure/busybox:1.0`, {
+      ...lib(),
+      destination: { insecure: true, credentials: new StaticCredentials({ username: 'admin', password: 'Harbor12345' }) },
+    });
+    const text = `${tls.host}:\n  cert-dir: ${tls.pki!.certDir}\n  credentials:\n    username: admin\n    password: Harbor12345\n  images:\n    secure/busybox: []\n`;
+    const s = await sync(await writePlan('plan-tls.yaml', text), `${dst.host}/tls`, lib());
+    assert.deepEqual([s.copied, s.failed], [1, 0], JSON.stringify(s.images));
+    assert.deepEqual(await snapshot(dst.host, 'tls'), { 'busybox:1.0': pushed['lidabai/busybox:1.0'] });
+    // Without the plan's credentials the registry refuses; the failure names the repository, nothing is copied.
+    const none = await sync(parsePlan(`${tls.host}:\n  cert-dir: ${tls.pki!.certDir}\n  images:\n    secure/busybox: []\n`, 'p.yaml'), `${dst.host}/tls2`, lib());
+    assert.equal(none.failed, 1);
+    assert.match(none.images[0]?.reason ?? '', /auth|credential|unauthorized|password/i);
+    assert.deepEqual(await snapshot(dst.host, 'tls2'), {});
+  } finally {
+    await tls.stop();
+  }
 });
 
 test('plan reading: tags stay as written, semver reads tags as skopeo does', () => {
