@@ -18,6 +18,7 @@ import { MediaType } from '../oci/media-types.js';
 import type { Reference } from '../reference/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { copyImage } from './copy.js';
+import type { ImageDestination } from './endpoint.js';
 import type { ProgressListener } from './events.js';
 import { RegistryDestination, RegistrySource } from './registry-endpoint.js';
 
@@ -118,6 +119,8 @@ export interface ReferrerCopyCounts {
 export interface CopyReferrersOptions {
   concurrency?: number;
   onProgress?: ProgressListener;
+  /** Wraps each destination (sync shares blob writes across images through it). */
+  wrapDestination?: (dst: ImageDestination, repository: string) => ImageDestination;
 }
 
 /** The descriptor a referrers index lists for a manifest (artifactType and annotations from the manifest). */
@@ -164,7 +167,8 @@ export async function copyReferrers(
     } else {
       const source = new RegistrySource(src, srcRepo.withDigest(r.digest));
       const [image] = await source.images();
-      const done = await copyImage(source, image as NonNullable<typeof image>, new RegistryDestination(dst, target, o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), {
+      const plain = new RegistryDestination(dst, target, o.concurrency !== undefined ? { concurrency: o.concurrency } : {});
+      const done = await copyImage(source, image as NonNullable<typeof image>, o.wrapDestination ? o.wrapDestination(plain, target.repository) : plain, {
         allPlatforms: true,
         ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
         ...(o.onProgress ? { onProgress: o.onProgress } : {}),

@@ -17,7 +17,8 @@ interface Placed {
 }
 
 export class BlobLedger {
-  private readonly placed = new Map<string, Placed[]>();
+  /** digest → repository → the latest write there. */
+  private readonly placed = new Map<string, Map<string, Placed>>();
 
   constructor(readonly registry: string) {}
 
@@ -26,16 +27,24 @@ export class BlobLedger {
     return new LedgerDestination(this, dst, repository);
   }
 
-  /** Where the blob is (or is being written), this repository first. */
-  find(digest: string, repository: string): Placed | undefined {
-    const list = this.placed.get(digest);
-    return list?.find((p) => p.repository === repository) ?? list?.[0];
+  /** The write of the blob to this repository, if one was started. */
+  here(digest: string, repository: string): Placed | undefined {
+    return this.placed.get(digest)?.get(repository);
+  }
+
+  /** A write of the blob to another repository of the registry. */
+  elsewhere(digest: string, repository: string): Placed | undefined {
+    for (const p of this.placed.get(digest)?.values() ?? []) if (p.repository !== repository) return p;
+    return undefined;
   }
 
   record(digest: string, repository: string, done: Promise<boolean>): void {
-    const list = this.placed.get(digest) ?? [];
-    list.push({ repository, done });
-    this.placed.set(digest, list);
+    let m = this.placed.get(digest);
+    if (!m) {
+      m = new Map();
+      this.placed.set(digest, m);
+    }
+    m.set(repository, { repository, done });
   }
 }
 
@@ -57,18 +66,18 @@ class LedgerDestination implements ImageDestination {
   }
 
   async putBlob(w: BlobWrite): Promise<BlobState> {
-    const known = this.ledger.find(w.desc.digest, this.repository);
-    let mountFrom: string | undefined;
-    if (known && (await known.done)) {
-      if (known.repository === this.repository) {
-        w.onProgress({ type: 'blob-done', digest: w.desc.digest, size: w.desc.size, state: 'exists', kind: w.kind });
-        return 'exists';
-      }
-      mountFrom = known.repository;
+    // One writer per blob and repository: distribution rewrites a repository's link file in place on every
+    // upload or mount of a blob, so a manifest PUT racing a second write of it can find it empty.
+    const mine = this.ledger.here(w.desc.digest, this.repository);
+    if (mine && (await mine.done)) {
+      w.onProgress({ type: 'blob-done', digest: w.desc.digest, size: w.desc.size, state: 'exists', kind: w.kind });
+      return 'exists';
     }
     let finish!: (ok: boolean) => void;
     this.ledger.record(w.desc.digest, this.repository, new Promise<boolean>((r) => (finish = r)));
     try {
+      const other = this.ledger.elsewhere(w.desc.digest, this.repository);
+      const mountFrom = other && (await other.done) ? other.repository : undefined;
       // A mount from the source's own repository (same registry) beats one from another destination repository.
       const sameRegistrySource = w.mountSource?.registry === this.ledger.registry;
       const write: BlobWrite = mountFrom && !sameRegistrySource ? { ...w, mountSource: { registry: this.ledger.registry, repository: mountFrom } } : w;

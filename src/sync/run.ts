@@ -67,6 +67,7 @@ async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient,
   const referrers = async (): Promise<ReferrerCopyCounts | undefined> =>
     o.referrers && !o.dryRun
       ? copyReferrers(src, srcRepo, dst, dstRepo, at.digest, {
+          wrapDestination: (d, repository) => ledger.wrap(d, repository),
           ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
           ...(o.onProgress ? { onProgress: o.onProgress } : {}),
         })
