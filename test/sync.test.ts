@@ -13,7 +13,7 @@ import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import { copy, parsePlan, shardOf, StaticCredentials, sync, type SyncSummary } from '../src/index.js';
 import { tagVersion } from '../src/sync/plan.js';
 import { type OcictlEnv, ocictl } from './copy-support.js';
-import { snapshot } from './sync-support.js';
+import { getManifest, snapshot } from './sync-support.js';
 
 let work: string;
 let src: RunningRegistry;
@@ -32,7 +32,7 @@ function planText(host: string, o: { semver?: boolean; missing?: boolean } = {})
     `${host}:`,
     '  tls-verify: false',
     '  images:',
-    `    lidabai/busybox: ["1.0", "1.1"${o.missing ? ', "nope"' : ''}]`,
+    `    lidabai/busybox: ["1.0", "1.1", "${pushed['lidabai/busybox:1.2']}"${o.missing ? ', "nope"' : ''}]`,
     '    lidabai/tools: []',
     '    lidabai/multi: ["1.0"]',
     '  images-by-tag-regex:',
@@ -109,11 +109,15 @@ test('every selector: the exact set of tags arrives with the same digests; a mis
   const bad = s.images.find((i) => i.state === 'failed')!;
   assert.equal(bad.source, `${proxy.host}/lidabai/busybox:nope`);
   assert.match(bad.reason ?? '', /does not exist/);
-  assert.equal(s.copied, 10);
+  assert.equal(s.copied, 11);
   assert.deepEqual(await snapshot(dst.host, 'all'), expected());
+  // An image named by digest lands by digest (no tag), as skopeo puts it.
+  const byDigest = s.images.find((i) => i.source.includes('@sha256:'))!;
+  assert.equal(byDigest.destination, `${dst.host}/all/busybox@${pushed['lidabai/busybox:1.2']}`);
+  assert.ok(await getManifest(dst.host, 'all/busybox', pushed['lidabai/busybox:1.2']!));
   // One progress line per image with the overall count.
-  assert.equal(r.stderr.split('\n').filter((l) => /^\[\d+\/11\] /.test(l)).length, 11, r.stderr);
-  assert.match(r.stderr, /\[\d+\/11\] FAILED .*busybox:nope/);
+  assert.equal(r.stderr.split('\n').filter((l) => /^\[\d+\/12\] /.test(l)).length, 12, r.stderr);
+  assert.match(r.stderr, /\[\d+\/12\] FAILED .*busybox:nope/);
 });
 
 test('a second run of the unchanged plan sends no blob request to the source: HEADs of manifests only', async () => {
@@ -122,7 +126,7 @@ test('a second run of the unchanged plan sends no blob request to the source: HE
   const r = await ocictl(env, ['sync', plan, `${dst.host}/all`, '--format', 'json']);
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as SyncSummary;
-  assert.deepEqual([s.copied, s.skipped, s.failed], [0, 10, 0]);
+  assert.deepEqual([s.copied, s.skipped, s.failed], [0, 11, 0]);
   const blobs = proxy.log.filter((e) => e.path.includes('/blobs/'));
   assert.deepEqual(blobs, [], 'no blob request at the source');
   const manifestGets = proxy.log.filter((e) => e.path.includes('/manifests/') && e.method !== 'HEAD');
@@ -135,7 +139,7 @@ test('--dry-run lists what would be copied and copies nothing', async () => {
   proxy.resetLog();
   const r = await ocictl(env, ['sync', plan, `${dst.host}/dry`, '--dry-run']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^10 images: 10 would be copied, 0 up to date, 0 failed$/m);
+  assert.match(r.stdout, /^11 images: 11 would be copied, 0 up to date, 0 failed$/m);
   assert.match(r.stderr, new RegExp(`would copy ${proxy.host}/lidabai/app:1.2.3 -> ${dst.host}/dry/app:1.2.3`));
   assert.deepEqual(await snapshot(dst.host, 'dry'), {});
   assert.deepEqual(proxy.log.filter((e) => e.path.includes('/blobs/')), []);
@@ -147,14 +151,14 @@ test('three shards are disjoint and together complete; the partition is by a sta
   for (let i = 1; i <= 3; i++) {
     const s = await sync(plan, `${dst.host}/shards`, { ...lib(), shard: `${i}/3` });
     assert.equal(s.failed, 0);
-    assert.equal(s.planned, 10);
+    assert.equal(s.planned, 11);
     for (const img of s.images) {
       assert.equal(img.state, 'copied');
       assert.ok(!seen.has(img.destination), `${img.destination} in shards ${seen.get(img.destination)} and ${i}`);
       seen.set(img.destination, i);
     }
   }
-  assert.equal(seen.size, 10);
+  assert.equal(seen.size, 11);
   assert.deepEqual(await snapshot(dst.host, 'shards'), expected());
   // The same pair always lands in the same shard.
   assert.equal(shardOf('127.0.0.1:5000/lidabai/app', '1.2.3', 3), shardOf('127.0.0.1:5000/lidabai/app', '1.2.3', 3));
