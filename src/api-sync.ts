@@ -24,7 +24,8 @@ import { type SyncEvent, type SyncedImage, runSync } from './sync/run.js';
 import { selectImages } from './sync/select.js';
 import { type Shard, parseShard } from './sync/shard.js';
 
-export interface SyncOptions extends ClientOptions {
+/** `client` of ClientOptions is not used: sync makes one client per source registry of the plan and one for the destination. */
+export interface SyncOptions extends Omit<ClientOptions, 'client'> {
   /** Keep the source host and full repository path under DEST (skopeo's --scoped). */
   scoped?: boolean;
   /** This job's part of the plan: `i/n` or {index, count}. */
@@ -63,7 +64,6 @@ export interface SyncSummary {
 /** Client settings of one source registry of the plan: its credentials, TLS verification and cert-dir. */
 async function sourceClient(o: SyncOptions, reg: PlanRegistry, tmp: () => Promise<string>): Promise<RegistryClient> {
   const c: ClientOptions = { ...o };
-  delete c.client;
   if (reg.credentials) {
     const mine = new StaticCredentials({ username: reg.credentials.username, password: reg.credentials.password });
     c.credentials = o.credentials ? new ChainCredentials([mine, o.credentials]) : mine;
@@ -92,6 +92,7 @@ export async function sync(plan: string | SyncPlan, destination: string, o: Sync
   const tmp = async (): Promise<string> => (tmpDir ??= await mkdtemp(path.join(os.tmpdir(), 'ocictl-sync-')));
   const sources = new Map<PlanRegistry, RegistryClient>();
   const dstOpts: ClientOptions = { ...o, ...(o.destinationOptions ?? {}) };
+  delete dstOpts.client;
   if (o.destinationOptions?.credentials && o.credentials) dstOpts.credentials = new ChainCredentials([o.destinationOptions.credentials, o.credentials]);
   const dst = createClient(dstOpts);
   try {
