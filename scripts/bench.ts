@@ -4,7 +4,7 @@
  * the same run. Not a test: it prints a table and writes the same as JSON.
  *
  *   node dist/scripts/bench.js [--size 512MiB|2GiB] [--layers 8] [--runs 5]
- *        [--ops startup,limits,push,pull,pull-tls,copy,mount,containerd-pull] [--json FILE] [--concurrency N]
+ *        [--ops startup,limits,push,pull,pull-tls,copy,mount,containerd-pull,sync] [--json FILE] [--concurrency N]
  *
  * containerd-pull (scripts/bench-containerd.ts; root): pull + unpack of a
  * ~200 MiB image into a fresh containerd, ocictl against ctr.
@@ -559,6 +559,7 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
         }
       }
     }
+    if (want('sync')) report.ops.push(...(await (await import('./bench-sync.js')).benchSync(opts, work)));
   } finally {
     for (const r of registries) await r.stop().catch(() => undefined);
     await rmrf(work);
@@ -619,7 +620,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       size: { type: 'string', default: '512MiB' },
       layers: { type: 'string', default: '8' },
       runs: { type: 'string', default: '5' },
-      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount,containerd-pull' },
+      ops: { type: 'string', default: 'startup,limits,push,pull,pull-tls,copy,mount,containerd-pull,sync' },
       json: { type: 'string' },
       concurrency: { type: 'string' },
       'compare-bin': { type: 'string' },
@@ -629,7 +630,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
-  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount', 'containerd-pull'];
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount', 'containerd-pull', 'sync'];
   const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
   const unknown = ops.filter((o) => !known.includes(o));
   if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);

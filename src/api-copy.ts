@@ -22,6 +22,7 @@ import type { ImageStore } from './store/types.js';
 import { type ArchiveFormat, ArchiveDestination, openArchive } from './image/archive.js';
 import { type BlobCounts, type CopiedImage, copyImage } from './image/copy.js';
 import type { ImageDestination, SourceImage } from './image/endpoint.js';
+import { copyReferrers } from './image/referrers.js';
 import { type RemoteImageInspect, type RemotePlatformImage, deleteRemoteImage, inspectRemoteImage, manifestFor } from './image/remote.js';
 import type { PlatformChoice } from './image/select.js';
 import { StoreDestination, StoreSource } from './image/store-endpoint.js';
@@ -44,6 +45,8 @@ export interface CopyOptions extends CommonOptions, PlatformChoice {
   outputStream?: Writable;
   /** A store destination (containerd): keep the image from kubelet's image GC (`io.cri-containerd.pinned`). */
   pin?: boolean;
+  /** Also copy what refers to the image (signatures, SBOMs, attestations), recursively; registry to registry. */
+  referrers?: boolean;
 }
 
 export interface CopyResult {
@@ -99,6 +102,9 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   };
   try {
+    if (o.referrers && (from.transport !== 'registry' || to.transport !== 'registry')) {
+      throw new OcictlError('INVALID_ARGUMENT', '--referrers copies between registries only', { hint: 'name a registry image on both sides' });
+    }
     const pairs: [ImageLocation, ImageLocation][] = [];
     if (o.allTags) {
       if (from.transport !== 'registry' || to.transport !== 'registry') {
@@ -128,7 +134,11 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
           throw new OcictlError('INVALID_ARGUMENT', `${source.label} holds ${list.length} images`, { hint: `name one, e.g. ${formatLocation(s)}:${list[0]?.names[0] ?? 'TAG'}, or use load` });
         }
         destination = await openDestination(d, dstCtx, o.outputStream);
-        images.push(await copyImage(source, list[0] as SourceImage, destination, copyOpts));
+        const done = await copyImage(source, list[0] as SourceImage, destination, copyOpts);
+        if (o.referrers && s.transport === 'registry' && d.transport === 'registry') {
+          done.referrers = await copyReferrers(srcCtx.client(), s.ref, dstCtx.client(), d.ref, done.sourceDigest, copyOpts);
+        }
+        images.push(done);
         ok = true;
       } finally {
         await destination?.close(ok);

@@ -44,3 +44,4 @@ export {
   type SnapshotKind,
   type SnapshotUsage,
 } from './containerd/index.js';
+export * from './api-sync.js';

@@ -10,6 +10,7 @@ import { registerDoctorCommands } from './doctor-commands.js';
 import { registerContainerdCommands } from './host-commands.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerRemoteCommands } from './remote-commands.js';
+import { registerSyncCommands } from './sync-commands.js';
 
 import type { GlobalOpts } from './context.js';
 
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerContainerdCommands(program);
   registerRemoteCommands(program);
   registerDoctorCommands(program);
+  registerSyncCommands(program);
   return program;
 }
 

@@ -63,6 +63,7 @@ function addCopy(program: Command): void {
     .option('--dest-hosts-dir <dir>', 'destination: hosts directory; repeatable', collect)
     .option('--digestfile <file>', 'write the digest of the copied image to this file')
     .option('-q, --quiet', 'print only the digest')
+    .option('--referrers', 'also copy signatures, SBOMs and attestations that refer to the image (OCI referrers and cosign tags), recursively')
     .addOption(formatOption())
     .action(async function (this: Command, source: string, destination: string) {
       const o = this.opts<{
@@ -78,6 +79,7 @@ function addCopy(program: Command): void {
         destHostsDir?: string[];
         digestfile?: string;
         quiet?: boolean;
+        referrers?: boolean;
         format: string;
       }>();
       const { parseLocation } = await import('../image/transports.js');
@@ -100,6 +102,7 @@ function addCopy(program: Command): void {
           ...(o.platform ? { platforms: o.platform } : {}),
           ...(o.allPlatforms ? { allPlatforms: true } : {}),
           allTags: o.allTags === true,
+          ...(o.referrers ? { referrers: true } : {}),
           concurrency: Math.max(1, intOption(o.jobs, '--jobs')),
           onProgress: progress.listener,
         });
@@ -122,6 +125,7 @@ function addCopy(program: Command): void {
         const b = i.blobs;
         process.stderr.write(`${i.destination ?? r.destination}: ${b.copied} blobs copied, ${b.mounted} mounted, ${b.existing} already there\n`);
         if (i.note) process.stderr.write(`note: ${i.note}\n`);
+        if (i.referrers) process.stderr.write(`referrers: ${i.referrers.copied} copied, ${i.referrers.existing} already there, ${i.referrers.indexesUpdated} referrers indexes updated\n`);
         process.stdout.write(r.images.length > 1 ? `${i.destination ?? ''} ${i.digest}\n` : `Digest: ${i.digest}\n`);
       }
     } as Action);

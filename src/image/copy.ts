@@ -13,6 +13,7 @@ import { MAX_INDEX_DEPTH, type ParsedManifest, parseManifest } from '../oci/mani
 import { isKnownManifestType } from '../oci/media-types.js';
 import { formatPlatform } from '../oci/platform.js';
 import type { BlobState, ProgressListener } from './events.js';
+import type { ReferrerCopyCounts } from './referrers.js';
 import { type ImageDestination, type ImageSource, type SourceImage, verified } from './endpoint.js';
 import { type PlatformChoice, selectChildren } from './select.js';
 import { VerifiedSlabPipe } from './slab-bodies.js';
@@ -48,6 +49,8 @@ export interface CopiedImage {
   blobs: BlobCounts;
   /** Set when the destination's digest is not the source's. */
   note?: string;
+  /** What was done with the image's referrers, when they were copied too. */
+  referrers?: ReferrerCopyCounts;
 }
 
 interface Node {

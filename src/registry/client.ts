@@ -10,7 +10,7 @@ import { repositoryScope } from '../auth/scope.js';
 import { OcictlError } from '../errors.js';
 import { type Descriptor, assertDigest } from '../oci/descriptor.js';
 import { MANIFEST_ACCEPT, MediaType } from '../oci/media-types.js';
-import { MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from '../oci/manifest.js';
+import { type ImageIndex as ImageIndexDoc, MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from '../oci/manifest.js';
 import { type Reference, DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
 import { DispatcherPool } from '../transport/dispatchers.js';
 import { isTransportError, networkError } from '../transport/errors.js';
@@ -199,6 +199,59 @@ export class RegistryClient {
     // No digest header, or an error without a body: GET tells all.
     const m = await this.getManifest(ref);
     return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+  }
+
+  /** HEADs a manifest: its descriptor, or undefined when the registry has none under that tag or digest. */
+  async findManifest(ref: Reference): Promise<Descriptor | undefined> {
+    const h = this.host(ref.registry);
+    const res = await h.request({
+      method: 'HEAD',
+      path: `/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`,
+      headers: { accept: MANIFEST_ACCEPT },
+      scopes: [repositoryScope(ref.repository, ['pull'])],
+      capability: 'resolve',
+    });
+    await res.body.dump().catch(() => undefined);
+    if (res.status === 404) return undefined;
+    const digest = res.headers['docker-content-digest'];
+    const ct = res.headers['content-type'];
+    if (res.status === 200 && typeof digest === 'string' && digest.startsWith('sha256:') && typeof ct === 'string') {
+      assertDigest(digest, 'Docker-Content-Digest');
+      if (ref.digest && digest !== ref.digest) throw new OcictlError('DIGEST_MISMATCH', `${ref} resolved to another digest ${digest}`);
+      return { mediaType: ct.split(';')[0] as string, digest, size: Number(res.headers['content-length'] ?? 0) };
+    }
+    // No digest header, or an error without a body: the full resolve (GET) tells all.
+    return this.resolve(ref).catch((e: unknown) => {
+      if (e instanceof OcictlError && e.code === 'NOT_FOUND') return undefined;
+      throw e;
+    });
+  }
+
+  /**
+   * The OCI 1.1 referrers API (`GET /v2/<name>/referrers/<digest>`): the
+   * index of manifests whose `subject` is `digest`, or undefined when the
+   * registry does not have the API (distribution 2.8 answers 404 to the route).
+   */
+  async getReferrers(ref: Reference, digest: string): Promise<ImageIndexDoc | undefined> {
+    assertDigest(digest);
+    const h = this.host(ref.registry);
+    const res = await h.request({
+      method: 'GET',
+      path: `/${ref.repository}/referrers/${digest}`,
+      headers: { accept: MediaType.OciIndex },
+      scopes: [repositoryScope(ref.repository, ['pull'])],
+      capability: 'pull',
+    });
+    const ct = typeof res.headers['content-type'] === 'string' ? res.headers['content-type'].split(';')[0]?.trim() : '';
+    if (res.status === 404 || res.status === 405 || (res.status === 200 && ct !== MediaType.OciIndex)) {
+      await res.body.dump().catch(() => undefined);
+      return undefined;
+    }
+    if (res.status !== 200) await this.fail(res, ref, `referrers of ${ref.name}@${digest}`);
+    const text = await readSmall(res.body, MAX_MANIFEST_BYTES);
+    const parsed = parseManifest(Buffer.from(text, 'utf8'), MediaType.OciIndex, `referrers of ${ref.name}@${digest}`);
+    if (parsed.kind !== 'index') throw new OcictlError('REGISTRY_ERROR', `${ref.registry} answered the referrers of ${ref.name}@${digest} with a manifest, not an index`);
+    return parsed.index;
   }
 
   /** PUTs a manifest under a tag or its digest; returns the digest. */

@@ -1,0 +1,122 @@
+/**
+ * Runs a selection: each image through the copy engine (digests kept,
+ * multi-platform indexes whole, blobs streamed, mounts within a registry),
+ * `jobs` images at once. An image whose digest the destination already has
+ * under that tag costs two manifest HEADs and nothing else. A failing image is
+ * recorded with its reason and the rest go on.
+ */
+import pLimit from 'p-limit';
+import { OcictlError } from '../errors.js';
+import { copyImage } from '../image/copy.js';
+import type { ProgressListener } from '../image/events.js';
+import { type ReferrerCopyCounts, copyReferrers } from '../image/referrers.js';
+import { RegistryDestination, RegistrySource } from '../image/registry-endpoint.js';
+import type { RegistryClient } from '../registry/client.js';
+import { BlobLedger } from './ledger.js';
+import type { PlanRegistry } from './plan.js';
+import type { SelectionFailure, SyncItem } from './select.js';
+
+export type SyncState = 'copied' | 'skipped' | 'failed' | 'would-copy';
+
+export interface SyncedImage {
+  source: string;
+  destination: string;
+  state: SyncState;
+  /** The image's digest (at the source; the destination's is the same once copied). */
+  digest?: string;
+  /** Why it was skipped or failed. */
+  reason?: string;
+  /** The error code of a failure. */
+  code?: string;
+  blobs?: { copied: number; mounted: number; existing: number; bytes: number };
+  referrers?: ReferrerCopyCounts;
+}
+
+export interface SyncEvent {
+  type: 'image';
+  /** How many images are done, this one included. */
+  done: number;
+  total: number;
+  image: SyncedImage;
+}
+
+export interface RunOptions {
+  /** Images at once (default 8). */
+  jobs?: number;
+  /** Blobs at once per image (default 6). */
+  concurrency?: number;
+  dryRun?: boolean;
+  /** Copy referrers (signatures, SBOMs, attestations) too. */
+  referrers?: boolean;
+  onImage?: (e: SyncEvent) => void;
+  onProgress?: ProgressListener;
+}
+
+function failure(e: unknown): { reason: string; code: string } {
+  if (e instanceof OcictlError) return { reason: e.oneLine(), code: e.code };
+  return { reason: e instanceof Error ? e.message : String(e), code: 'INTERNAL' };
+}
+
+async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient, ledger: BlobLedger, o: RunOptions): Promise<SyncedImage> {
+  const base = { source: item.source.toString(), destination: item.destination.toString() };
+  // Both HEADs at once: an image already there costs one round trip.
+  const [at, there] = await Promise.all([src.findManifest(item.source), dst.findManifest(item.destination)]);
+  if (!at) throw new OcictlError('NOT_FOUND', `${item.source} does not exist`, { hint: 'check the tag in the plan' });
+  const srcRepo = item.source.withDigest(at.digest);
+  const dstRepo = item.destination.withDigest(at.digest);
+  const referrers = async (): Promise<ReferrerCopyCounts | undefined> =>
+    o.referrers && !o.dryRun
+      ? copyReferrers(src, srcRepo, dst, dstRepo, at.digest, {
+          wrapDestination: (d, repository) => ledger.wrap(d, repository),
+          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+          ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        })
+      : undefined;
+  if (there?.digest === at.digest) {
+    const r = await referrers();
+    return { ...base, state: 'skipped', digest: at.digest, reason: 'the destination has this digest', ...(r ? { referrers: r } : {}) };
+  }
+  if (o.dryRun) return { ...base, state: 'would-copy', digest: at.digest, ...(there ? { reason: `the destination has ${there.digest}` } : {}) };
+  const source = new RegistrySource(src, item.source);
+  const [image] = await source.images();
+  if (!image) throw new OcictlError('NOT_FOUND', `${item.source} names no image`);
+  const target = ledger.wrap(new RegistryDestination(dst, item.destination, o.concurrency !== undefined ? { concurrency: o.concurrency } : {}), item.destination.repository);
+  const copied = await copyImage(source, image, target, {
+    allPlatforms: true,
+    ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const r = await referrers();
+  return { ...base, state: 'copied', digest: copied.digest, blobs: copied.blobs, ...(r ? { referrers: r } : {}) };
+}
+
+/** Syncs every item; never throws for one image: its failure is in the result. */
+export async function runSync(
+  items: SyncItem[],
+  earlier: SelectionFailure[],
+  clients: { source: (r: PlanRegistry) => RegistryClient; destination: RegistryClient },
+  o: RunOptions = {},
+): Promise<SyncedImage[]> {
+  const total = items.length + earlier.length;
+  let done = 0;
+  const report = (image: SyncedImage): SyncedImage => {
+    done++;
+    o.onImage?.({ type: 'image', done, total, image });
+    return image;
+  };
+  const out: SyncedImage[] = earlier.map((f) => report({ source: f.source, destination: f.destination ?? '', state: 'failed', reason: f.reason, code: f.code }));
+  const limit = pLimit(Math.max(1, o.jobs ?? 8));
+  const ledger = new BlobLedger(items[0]?.destination.registry ?? '');
+  const results = await Promise.all(
+    items.map((it) =>
+      limit(async () => {
+        try {
+          return report(await syncOne(it, clients.source(it.registry), clients.destination, ledger, o));
+        } catch (e) {
+          return report({ source: it.source.toString(), destination: it.destination.toString(), state: 'failed', ...failure(e) });
+        }
+      }),
+    ),
+  );
+  return [...out, ...results];
+}
