@@ -13,6 +13,7 @@ import type { LocalStore } from '../store/local-store.js';
 import type { Lease } from '../store/types.js';
 import { isRetryableNetworkError, isTransportError, networkError } from '../transport/errors.js';
 import { pumpBody } from '../transport/fast-http.js';
+import { timed } from '../util/phase-trace.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -60,7 +61,7 @@ export async function pull(client: RegistryClient, store: LocalStore, ref: Refer
   const emit = options.onProgress ?? (() => undefined);
   const lease = await store.lease();
   try {
-    const top = await client.getManifest(ref);
+    const top = await timed('manifest', client.getManifest(ref));
     emit({ type: 'resolved', ref: ref.toString(), digest: top.digest, mediaType: top.mediaType });
     const plan: Plan = { manifests: [], blobs: new Map(), images: [] };
     const topDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
@@ -71,7 +72,7 @@ export async function pull(client: RegistryClient, store: LocalStore, ref: Refer
     const blobs = [...plan.blobs.values()].sort((a, b) => (a.kind === b.kind ? b.desc.size - a.desc.size : a.kind === 'config' ? -1 : 1));
     // The first failure stops the rest: nothing new starts, nothing retries, and no transfer outlives the pull.
     let firstError: { e: unknown } | undefined;
-    await Promise.allSettled(blobs.map((b) => limit(async () => {
+    await timed('blobs', Promise.allSettled(blobs.map((b) => limit(async () => {
       if (stats.failed) return;
       try {
         await fetchBlob(client, store, ref, b.desc, b.kind, lease, options, stats);
@@ -79,7 +80,7 @@ export async function pull(client: RegistryClient, store: LocalStore, ref: Refer
         stats.failed = true;
         firstError ??= { e };
       }
-    })));
+    }))));
     if (firstError) throw firstError.e;
     for (const m of plan.manifests) {
       await lease.add(m.desc.digest);
@@ -87,7 +88,7 @@ export async function pull(client: RegistryClient, store: LocalStore, ref: Refer
     }
     const name = storeName(ref);
     const content = [...plan.manifests.map((m) => m.desc.digest), ...plan.blobs.keys()];
-    await store.set(name, topDesc, content);
+    await timed('index', store.set(name, topDesc, content));
     return { name, digest: top.digest, mediaType: top.mediaType, manifests: plan.images, downloadedBytes: stats.downloaded, refetchedBytes: stats.refetched };
   } finally {
     await lease.release();
@@ -155,7 +156,7 @@ async function fetchBlob(
   try {
     for (;;) {
       try {
-        const { body, offset } = await client.openBlob(ref, desc, writer.offset);
+        const { body, offset } = await timed('blob GET to headers', client.openBlob(ref, desc, writer.offset));
         if (offset !== writer.offset) {
           body.destroy();
           throw new OcictlError('INTERNAL', 'range not honoured');
