@@ -584,9 +584,6 @@ class FileIngest implements IngestWriter {
     const slab = this.slab;
     if (!slab || this.slabFill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
     this.checkSize(n);
-    const hashed = tracing ? begin('hash', n) : undefined;
-    this.hash.update(slab.subarray(this.slabFill, this.slabFill + n));
-    hashed?.();
     this.slabFill += n;
     this.written += n;
     if (this.slabFill === SLAB_BYTES) this.flushSlab();
@@ -651,6 +648,11 @@ class FileIngest implements IngestWriter {
         )
       : writeAll(this.fh, buf, n, pos);
     // The failure is recorded before the slab's room is given back, so a waiting ready() sees it.
+    // Hashed whole, while the write runs: over TLS a slab fills 16 KiB (one record) at a time,
+    // and one update per MiB instead of 64 saves the calls' overhead.
+    const hashed = tracing ? begin('hash', n) : undefined;
+    this.hash.update(buf.subarray(0, n));
+    hashed?.();
     this.track(write.then(() => this.wrote(n), (e: unknown) => {
       this.failed ??= e;
       throw e;
