@@ -4,7 +4,7 @@
  * the same run. Not a test: it prints a table and writes the same as JSON.
  *
  *   node dist/scripts/bench.js [--size 512MiB|2GiB] [--layers 8] [--runs 5]
- *        [--ops startup,limits,push,pull,pull-tls,copy,mount] [--json FILE] [--concurrency N]
+ *        [--ops startup,limits,push,pull,pull-tls,pull-fsync,copy,mount] [--json FILE] [--concurrency N]
  *
  * Every tool runs as its own process under /usr/bin/time (peak RSS); tools
  * alternate run by run; registry storage and skopeo's blob-info cache are
@@ -576,11 +576,11 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
       await rmrf(store);
     }
 
-    if (want('pull') || want('pull-tls')) {
+    if (want('pull') || want('pull-tls') || want('pull-fsync')) {
       await wipeRegistry(reg);
       await seed(reg);
     }
-    const pullOp = async (op: string, r: RunningRegistry, hostsDir: string, skopeoTls: string[], curlTls: string[]): Promise<OpResult> => {
+    const pullOp = async (op: string, r: RunningRegistry, hostsDir: string, skopeoTls: string[], curlTls: string[], fsyncVariants = false): Promise<OpResult> => {
       const pref = `${r.host}/${repo}:v1`;
       const manifestDigest = await manifestDigestOf(r.url, repo, 'v1', r.pki?.caCert);
       // ocictl's store (namespace "default") and skopeo's OCI layout: every blob with its size and digest, the index naming the image.
@@ -608,7 +608,17 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
           after: clean,
         },
       ];
-      if (!r.pki) {
+      if (fsyncVariants) {
+        // What durability costs: the same ocictl with the fsync at each blob's commit only (no write-behind
+        // flushing), and with no fsync at all (not durable: for this measurement only).
+        for (const [tool, extra] of [
+          ['ocictl, fsync at commit only', { OCICTL_FLUSH_BEHIND_MB: '0' }],
+          ['ocictl, no fsync (not durable)', { OCICTL_FSYNC: '0' }],
+        ] as const) {
+          contenders.splice(1, 0, { tool, before: fresh, command: ocp, verify: inStore, after: clean, env: { ...env, ...extra } });
+        }
+      }
+      if (!r.pki && !fsyncVariants) {
         contenders.push({
           tool: 'node floor',
           before: fresh,
@@ -621,6 +631,7 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
       return rounds(opts, op, bytes, contenders, work, true);
     };
     if (want('pull')) report.ops.push(await pullOp('pull', reg, emptyHosts, ['--src-tls-verify=false'], []));
+    if (want('pull-fsync')) report.ops.push(await pullOp('pull (fsync policy)', reg, emptyHosts, ['--src-tls-verify=false'], [], true));
     if (want('pull-tls')) {
       const treg = await startRegistry({ tls: true, logLevel: 'error' });
       registries.push(treg);
@@ -743,11 +754,12 @@ export function formatReport(r: BenchReport): string {
       lines.push(`  note: ${op.note}`);
       continue;
     }
-    lines.push(`  tool          median s     min s     max s   s/GiB  MB/s (median)   RSS MiB (median / max)   CPU s (min / median / max)${op.load ? `   [load ${op.load[0].toFixed(1)} → ${op.load[1].toFixed(1)}]` : ''}`);
+    const w = Math.max(12, ...Object.keys(op.tools).map((t) => t.length + 2));
+    lines.push(`  ${pad('tool', w)}  median s     min s     max s   s/GiB  MB/s (median)   RSS MiB (median / max)   CPU s (min / median / max)${op.load ? `   [load ${op.load[0].toFixed(1)} → ${op.load[1].toFixed(1)}]` : ''}`);
     for (const [t, s] of Object.entries(op.tools)) {
       const cpu = s.medianCpuSeconds !== undefined ? `${s.minCpuSeconds?.toFixed(2)} / ${s.medianCpuSeconds.toFixed(2)} / ${s.maxCpuSeconds?.toFixed(2)}` : '-';
       lines.push(
-        `  ${pad(t, 12)}${pad(s.medianSeconds.toFixed(3), 10, true)}${pad(s.minSeconds.toFixed(3), 10, true)}${pad((s.maxSeconds ?? s.medianSeconds).toFixed(3), 10, true)}${pad((s.medianSeconds / gib).toFixed(2), 8, true)}` +
+        `  ${pad(t, w)}${pad(s.medianSeconds.toFixed(3), 10, true)}${pad(s.minSeconds.toFixed(3), 10, true)}${pad((s.maxSeconds ?? s.medianSeconds).toFixed(3), 10, true)}${pad((s.medianSeconds / gib).toFixed(2), 8, true)}` +
           `${pad(s.mbps.toFixed(0), 15, true)}${pad(`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`, 25, true)}${pad(cpu, 29, true)}`,
       );
     }
@@ -786,7 +798,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
-  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount'];
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'pull-fsync', 'copy', 'mount'];
   const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
   const unknown = ops.filter((o) => !known.includes(o));
   if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);

@@ -193,7 +193,8 @@ export class LocalStore implements ImageStore {
     assertDigest(desc.digest);
     const tmp = path.join(this.ingestDir, `${desc.digest.slice(7, 23)}.${process.pid}.${randomBytes(6).toString('hex')}`);
     const fh = await fs.open(tmp, 'wx', 0o644);
-    return new FileIngest(this, fh, tmp, desc, this.opts.fsync !== false);
+    // OCICTL_FSYNC=0 is for measuring what durability costs (docs/performance.md), never for use: a power cut may then lose pulled blobs.
+    return new FileIngest(this, fh, tmp, desc, this.opts.fsync !== false && process.env.OCICTL_FSYNC !== '0');
   }
 
   /** Moves a verified temporary file into place (used by ingest). */
@@ -451,14 +452,21 @@ async function writevAll(fh: FileHandle, bufs: Buffer[], pos: number): Promise<v
  * finds little left to flush. It changes what is durable when, never whether
  * a committed blob is (the fsync at commit still runs).
  */
-const FLUSH_BEHIND_BYTES = 32 * 1024 * 1024;
+const FLUSH_BEHIND_BYTES = envMiB('OCICTL_FLUSH_BEHIND_MB', 32);
 let unflushedBytes = 0;
+
+/** A size in MiB from the environment (`0` switches the feature off), else the default. */
+function envMiB(name: string, def: number): number {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? def : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n * 1024 * 1024 : def * 1024 * 1024;
+}
 let flushBehind: Promise<void> | undefined;
 
 /** Counts written bytes; starts a background datasync of `fh` when enough are unflushed (and none runs). */
 function wroteBehind(fh: FileHandle, n: number): void {
   unflushedBytes += n;
-  if (flushBehind || unflushedBytes < FLUSH_BEHIND_BYTES) return;
+  if (FLUSH_BEHIND_BYTES === 0 || flushBehind || unflushedBytes < FLUSH_BEHIND_BYTES) return;
   unflushedBytes = 0;
   // A failure here is not the blob's: its own fsync at commit decides.
   flushBehind = timed('flush behind', fh.datasync())
