@@ -4,7 +4,7 @@
  * the same run. Not a test: it prints a table and writes the same as JSON.
  *
  *   node dist/scripts/bench.js [--size 512MiB|2GiB] [--layers 8] [--runs 5]
- *        [--ops startup,limits,push,pull,pull-tls,copy,mount,containerd-pull,sync] [--json FILE] [--concurrency N]
+ *        [--ops startup,limits,push,pull,pull-tls,pull-fsync,copy,mount,containerd-pull,sync] [--json FILE] [--concurrency N]
  *
  * containerd-pull (scripts/bench-containerd.ts; root): pull + unpack of a
  * ~200 MiB image into a fresh containerd, ocictl against ctr.
@@ -24,7 +24,7 @@ import { request } from 'undici';
 import { buildImage, type BuiltImage, type LayerSpec } from '../fixtures/images.js';
 import { run, runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import type { FloorBlob, ProbeResult } from '../fixtures/bench-probes.js';
+import { type FloorBlob, type ProbeResult, verifyBlobs } from '../fixtures/bench-probes.js';
 import { type ContainerdPullResult, containerdPull, containerdPullAvailable, formatContainerdPull } from './bench-containerd.js';
 
 const MiB = 1024 * 1024;
@@ -61,12 +61,32 @@ export interface ToolStats {
   runs: Sample[];
   medianSeconds: number;
   minSeconds: number;
+  maxSeconds: number;
   /** image bytes / median seconds, 10^6 B/s */
   mbps: number;
   medianRssMB: number;
   maxRssMB: number;
   /** median user + system CPU seconds, when measured */
   medianCpuSeconds?: number;
+  minCpuSeconds?: number;
+  maxCpuSeconds?: number;
+}
+
+/** min / median / max of a figure over the runs. */
+export interface Spread {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** The disk probe run once per round beside an op (same bytes as the image, in the bench's work dir). */
+export interface DiskProbe {
+  /** buffered writes + fsync, seconds */
+  bufferedSeconds: Spread;
+  /** O_DIRECT writes + fdatasync, seconds (absent where the file system refuses O_DIRECT) */
+  directSeconds?: Spread;
+  /** of the buffered figure, the fsync alone */
+  bufferedFsyncSeconds: Spread;
 }
 
 export interface OpResult {
@@ -80,13 +100,32 @@ export interface OpResult {
   vsFloor?: Record<string, number>;
   /** "ocictl B" median / ocictl median, when --compare-bin is given (higher: ocictl is faster) */
   compareRatio?: number;
+  /** skopeo / ocictl of each round's pair (the tools ran back to back), min / median / max */
+  pairRatio?: Spread;
+  /** the disk probe, once per round */
+  disk?: DiskProbe;
+  /** 1-minute load average before and after the op's rounds (others using the machine show here) */
+  load?: [number, number];
   note?: string;
 }
 
 export interface BenchReport {
   date: string;
   command: string;
-  machine: { cpus: number; cpuModel: string; memMB: number; node: string; skopeo: string; registry: string; kernel: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memMB: number;
+    node: string;
+    skopeo: string;
+    registry: string;
+    kernel: string;
+    /** seconds since boot, and the page cache's size, when the bench started: a fresh machine vs a warm one */
+    uptimeSeconds?: number;
+    pageCacheMB?: number;
+    /** file system of the work dir (where pulls land): type and mount options */
+    workFs?: string;
+  };
   image: { bytes: number; layers: number; blobs: number };
   options: BenchOptions;
   limits: Record<string, { medianMbps: number; minMbps: number; runs: number[]; extra?: Record<string, number> }>;
@@ -104,17 +143,23 @@ function median(xs: number[]): number {
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
+function spread(xs: number[]): Spread {
+  return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs) };
+}
+
 function stats(runs: Sample[], bytes: number): ToolStats {
   const secs = runs.map((r) => r.seconds);
   const med = median(secs);
+  const cpu = runs.every((r) => r.cpuSeconds !== undefined) ? spread(runs.map((r) => r.cpuSeconds as number)) : undefined;
   return {
     runs,
     medianSeconds: med,
     minSeconds: Math.min(...secs),
+    maxSeconds: Math.max(...secs),
     mbps: bytes / med / 1e6,
     medianRssMB: median(runs.map((r) => r.rssMB)),
     maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
-    ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)) } : {}),
+    ...(cpu ? { medianCpuSeconds: cpu.median, minCpuSeconds: cpu.min, maxCpuSeconds: cpu.max } : {}),
   };
 }
 
@@ -235,13 +280,24 @@ interface Contender {
   before?: () => Promise<void>;
   /** The timed command. */
   command: () => [string, string[]];
-  /** Untimed check + cleanup after each run. */
+  /** The correctness check after each run (untimed): throws when the run did not do its job; the bench then fails. */
+  verify?: () => Promise<void>;
+  /** Untimed cleanup after each run. */
   after?: (stdout: string) => Promise<void>;
   env?: NodeJS.ProcessEnv;
 }
 
-async function rounds(opts: BenchOptions, op: string, bytes: number, contenders: Contender[], scratch: string): Promise<OpResult> {
+/** Thrown when a run's correctness check fails: the bench stops and exits non-zero. */
+export class CorrectnessError extends Error {}
+
+function loadAverage(): number {
+  return os.loadavg()[0] ?? 0;
+}
+
+async function rounds(opts: BenchOptions, op: string, bytes: number, contenders: Contender[], scratch: string, diskProbe = false): Promise<OpResult> {
   const samples = new Map<string, Sample[]>(contenders.map((c) => [c.tool, []]));
+  const probes: ProbeResult[] = [];
+  const loadBefore = loadAverage();
   for (let i = 0; i < opts.runs; i++) {
     // rotate the order run by run so no tool always goes first
     const order = contenders.map((_, k) => contenders[(k + i) % contenders.length] as Contender);
@@ -250,19 +306,42 @@ async function rounds(opts: BenchOptions, op: string, bytes: number, contenders:
       await sync();
       const [cmd, args] = c.command();
       const s = await measure(cmd, args, c.env ?? process.env, scratch);
+      try {
+        await c.verify?.();
+      } catch (e) {
+        await c.after?.(s.stdout).catch(() => undefined);
+        throw new CorrectnessError(`${op}, run ${i + 1}, ${c.tool}: the correctness check failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
       await c.after?.(s.stdout);
       samples.get(c.tool)?.push({ seconds: s.seconds, rssMB: s.rssMB, ...(s.cpuSeconds !== undefined ? { cpuSeconds: s.cpuSeconds } : {}) });
       log(opts, `  ${op} run ${i + 1}/${opts.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.cpuSeconds?.toFixed(2) ?? '?'} s CPU, ${s.rssMB.toFixed(0)} MiB`);
     }
+    if (diskProbe) {
+      // The disk as it is during this op: the same bytes, buffered + fsync and O_DIRECT.
+      await sync();
+      const d = await probe('disk-both', { dir: scratch, bytes });
+      probes.push(d);
+      log(opts, `  ${op} run ${i + 1}/${opts.runs} disk probe: buffered+fsync ${(d.bufferedSeconds as number).toFixed(3)} s, O_DIRECT ${typeof d.directSeconds === 'number' ? `${d.directSeconds.toFixed(3)} s` : 'refused'}`);
+    }
   }
   const tools: Record<string, ToolStats> = {};
   for (const [t, runs] of samples) tools[t] = stats(runs, bytes);
-  const r: OpResult = { op, bytes, tools };
+  const r: OpResult = { op, bytes, tools, load: [loadBefore, loadAverage()] };
   const o = tools.ocictl;
   const s = tools.skopeo;
   if (o && s) {
     r.ratioMedian = s.medianSeconds / o.medianSeconds;
     r.ratioMin = s.minSeconds / o.minSeconds;
+    r.pairRatio = spread(s.runs.map((x, k) => x.seconds / (o.runs[k] as Sample).seconds));
+  }
+  if (probes.length) {
+    const num = (p: ProbeResult, k: string): number | undefined => (typeof p[k] === 'number' ? (p[k] as number) : undefined);
+    const direct = probes.map((p) => num(p, 'directSeconds'));
+    r.disk = {
+      bufferedSeconds: spread(probes.map((p) => num(p, 'bufferedSeconds') ?? 0)),
+      bufferedFsyncSeconds: spread(probes.map((p) => num(p, 'bufferedFsyncSeconds') ?? 0)),
+      ...(direct.every((d) => d !== undefined) ? { directSeconds: spread(direct as number[]) } : {}),
+    };
   }
   if (o && tools['ocictl B']) r.compareRatio = tools['ocictl B'].medianSeconds / o.medianSeconds;
   if (o) {
@@ -349,6 +428,48 @@ async function measureStartup(opts: BenchOptions, work: string): Promise<Record<
 
 // ---------------------------------------------------------------- main
 
+function pageCacheMB(): number | undefined {
+  try {
+    const m = /^Cached:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+    return m ? Math.round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+/** The registry's digest of `repo:tag`'s manifest (HEAD); throws when it has none. */
+async function manifestDigestOf(url: string, repo: string, tag: string, ca?: string): Promise<string> {
+  const { Agent } = await import('undici');
+  const dispatcher = ca ? new Agent({ connect: { ca: readFileSync(ca) } }) : undefined;
+  try {
+    const res = await request(`${url}/v2/${repo}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT }, ...(dispatcher ? { dispatcher } : {}) });
+    await res.body.dump();
+    const d = res.headers['docker-content-digest'];
+    if (res.statusCode !== 200 || typeof d !== 'string') throw new Error(`the registry has no manifest ${repo}:${tag} (HEAD: ${res.statusCode})`);
+    return d;
+  } finally {
+    await dispatcher?.close();
+  }
+}
+
+/** Every blob is in `repo` with its size (the registry verified its digest on upload). */
+async function registryHasBlobs(url: string, repo: string, blobs: { digest: string; size: number }[]): Promise<void> {
+  for (const b of blobs) {
+    const res = await request(`${url}/v2/${repo}/blobs/${b.digest}`, { method: 'HEAD' });
+    await res.body.dump();
+    if (res.statusCode !== 200 || Number(res.headers['content-length']) !== b.size) {
+      throw new Error(`the registry lacks blob ${b.digest} of ${repo} (HEAD: ${res.statusCode}, ${String(res.headers['content-length'])} bytes, expected ${b.size})`);
+    }
+  }
+}
+
 async function ocictlHas(command: string): Promise<boolean> {
   const r = await run(process.execPath, [OCICTL, '--help']);
   return new RegExp(`^\\s+${command}\\b`, 'm').test(r.stdout);
@@ -376,6 +497,9 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
       skopeo: (await run('skopeo', ['--version'])).stdout.trim(),
       registry: (await run('docker-registry', ['--version'])).stdout.trim(),
       kernel: os.release(),
+      uptimeSeconds: Math.round(os.uptime()),
+      pageCacheMB: pageCacheMB(),
+      workFs: (await run('findmnt', ['-n', '-o', 'FSTYPE,OPTIONS', '-T', work])).stdout.trim(),
     },
     image: { bytes, layers: img.layers.length, blobs: blobs.length },
     options: opts,
@@ -392,9 +516,9 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
     delete env.NODE_EXTRA_CA_CERTS;
     const conc = opts.concurrency ? ['--max-concurrent', String(opts.concurrency)] : [];
     const oc = (root: string, ...args: string[]): [string, string[]] => [process.execPath, [OCICTL, '--data-root', root, '--hosts-dir', emptyHosts, ...args]];
-    const compareB = (before: () => Promise<void>, args: () => string[], after?: () => Promise<void>): Contender[] =>
+    const compareB = (before: () => Promise<void>, args: () => string[], after?: () => Promise<void>, verify?: () => Promise<void>): Contender[] =>
       opts.compareBin
-        ? [{ tool: 'ocictl B', before, command: () => [process.execPath, [opts.compareBin as string, ...args()]], ...(after ? { after } : {}), env: { ...env, ...opts.compareEnv } }]
+        ? [{ tool: 'ocictl B', before, command: () => [process.execPath, [opts.compareBin as string, ...args()]], ...(after ? { after } : {}), ...(verify ? { verify } : {}), env: { ...env, ...opts.compareEnv } }]
         : [];
     const dropSkopeoCache = async (): Promise<void> => {
       await fs.rm(BLOB_INFO_CACHE, { force: true });
@@ -425,10 +549,15 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
         await dropSkopeoCache();
       };
       let curlArgs: string[] = [];
+      const pushed = async (): Promise<void> => {
+        await manifestDigestOf(reg.url, repo, 'v1');
+        await registryHasBlobs(reg.url, repo, blobs);
+      };
+      const blobsPushed = (): Promise<void> => registryHasBlobs(reg.url, repo, blobs);
       const contenders: Contender[] = [
-        { tool: 'ocictl', before: wipe, command: () => oc(store, 'push', ...conc, ref), env },
-        ...compareB(wipe, () => ['--data-root', store, '--hosts-dir', emptyHosts, 'push', ...conc, ref]),
-        { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layoutDir}:v1`, `docker://${ref}`]] },
+        { tool: 'ocictl', before: wipe, command: () => oc(store, 'push', ...conc, ref), verify: pushed, env },
+        ...compareB(wipe, () => ['--data-root', store, '--hosts-dir', emptyHosts, 'push', ...conc, ref], undefined, pushed),
+        { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--dest-tls-verify=false', `oci:${img.layoutDir}:v1`, `docker://${ref}`]], verify: pushed },
         {
           tool: 'curl floor',
           before: async () => {
@@ -444,20 +573,26 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
             }
           },
           command: () => ['curl', curlArgs],
+          verify: blobsPushed,
         },
-        { tool: 'node floor', before: wipe, command: () => [process.execPath, [PROBES, 'push', JSON.stringify({ blobs: files, registryUrl: reg.url, repo, concurrency: opts.concurrency ?? 4 })]] },
+        { tool: 'node floor', before: wipe, command: () => [process.execPath, [PROBES, 'push', JSON.stringify({ blobs: files, registryUrl: reg.url, repo, concurrency: opts.concurrency ?? 4 })]], verify: blobsPushed },
       ];
       log(opts, 'push...');
-      report.ops.push(await rounds(opts, 'push', bytes, contenders, work));
+      report.ops.push(await rounds(opts, 'push', bytes, contenders, work, true));
       await rmrf(store);
     }
 
-    if (want('pull') || want('pull-tls')) {
+    if (want('pull') || want('pull-tls') || want('pull-fsync')) {
       await wipeRegistry(reg);
       await seed(reg);
     }
-    const pullOp = async (op: string, r: RunningRegistry, hostsDir: string, skopeoTls: string[], curlTls: string[]): Promise<OpResult> => {
+    const pullOp = async (op: string, r: RunningRegistry, hostsDir: string, skopeoTls: string[], curlTls: string[], fsyncVariants = false): Promise<OpResult> => {
       const pref = `${r.host}/${repo}:v1`;
+      const manifestDigest = await manifestDigestOf(r.url, repo, 'v1', r.pki?.caCert);
+      // ocictl's store (namespace "default") and skopeo's OCI layout: every blob with its size and digest, the index naming the image.
+      const inStore = (): Promise<void> => verifyBlobs(path.join(out, 'default', 'blobs', 'sha256'), blobs, path.join(out, 'default', 'index.json'), manifestDigest).then(() => undefined);
+      const inLayout = (): Promise<void> => verifyBlobs(path.join(out, 'blobs', 'sha256'), blobs, path.join(out, 'index.json'), manifestDigest).then(() => undefined);
+      const pullConc = opts.concurrency ?? 4;
       let out = '';
       const fresh = async (): Promise<void> => {
         out = await fs.mkdtemp(path.join(work, 'pull-'));
@@ -468,28 +603,41 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
       };
       const ocp = (): [string, string[]] => [process.execPath, [OCICTL, '--data-root', out, '--hosts-dir', hostsDir, 'pull', ...conc, pref]];
       const contenders: Contender[] = [
-        { tool: 'ocictl', before: fresh, command: ocp, after: clean, env },
-        ...compareB(fresh, () => ['--data-root', out, '--hosts-dir', hostsDir, 'pull', ...conc, pref], clean),
-        { tool: 'skopeo', before: fresh, command: () => ['skopeo', ['copy', '--quiet', ...skopeoTls, `docker://${pref}`, `oci:${out}:v1`]], after: clean },
+        { tool: 'ocictl', before: fresh, command: ocp, verify: inStore, after: clean, env },
+        ...compareB(fresh, () => ['--data-root', out, '--hosts-dir', hostsDir, 'pull', ...conc, pref], clean, inStore),
+        { tool: 'skopeo', before: fresh, command: () => ['skopeo', ['copy', '--quiet', ...skopeoTls, `docker://${pref}`, `oci:${out}:v1`]], verify: inLayout, after: clean },
         {
+          // The network floor: the same blobs to /dev/null, as many at a time as ocictl fetches, nothing hashed or written.
           tool: 'curl floor',
           before: fresh,
-          command: () => ['curl', ['-sS', '--fail', '--parallel', '--parallel-max', '4', ...curlTls, ...blobs.flatMap((b) => ['-o', path.join(out, b.digest.slice(7)), blobUrl(r, b.digest)])]],
+          command: () => ['curl', ['-sS', '--fail', '--parallel', '--parallel-max', String(pullConc), ...curlTls, ...blobs.flatMap((b) => ['-o', '/dev/null', blobUrl(r, b.digest)])]],
           after: clean,
         },
       ];
-      if (!r.pki) {
+      if (fsyncVariants) {
+        // What durability costs: the same ocictl with the fsync at each blob's commit only (no write-behind
+        // flushing), and with no fsync at all (not durable: for this measurement only).
+        for (const [tool, extra] of [
+          ['ocictl, fsync at commit only', { OCICTL_FLUSH_BEHIND_MB: '0' }],
+          ['ocictl, no fsync (not durable)', { OCICTL_FSYNC: '0' }],
+        ] as const) {
+          contenders.splice(1, 0, { tool, before: fresh, command: ocp, verify: inStore, after: clean, env: { ...env, ...extra } });
+        }
+      }
+      if (!r.pki && !fsyncVariants) {
         contenders.push({
           tool: 'node floor',
           before: fresh,
-          command: () => [process.execPath, [PROBES, 'pull', JSON.stringify({ blobs: blobs.map((b) => ({ ...b, url: blobUrl(r, b.digest) })), dir: out, concurrency: opts.concurrency ?? 4 })]],
+          command: () => [process.execPath, [PROBES, 'pull', JSON.stringify({ blobs: blobs.map((b) => ({ ...b, url: blobUrl(r, b.digest) })), dir: out, concurrency: pullConc })]],
+          verify: () => verifyBlobs(out, blobs).then(() => undefined),
           after: clean,
         });
       }
       log(opts, `${op}...`);
-      return rounds(opts, op, bytes, contenders, work);
+      return rounds(opts, op, bytes, contenders, work, true);
     };
     if (want('pull')) report.ops.push(await pullOp('pull', reg, emptyHosts, ['--src-tls-verify=false'], []));
+    if (want('pull-fsync')) report.ops.push(await pullOp('pull (fsync policy)', reg, emptyHosts, ['--src-tls-verify=false'], [], true));
     if (want('pull-tls')) {
       const treg = await startRegistry({ tls: true, logLevel: 'error' });
       registries.push(treg);
@@ -518,9 +666,13 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
             await dropSkopeoCache();
           };
           let script = '';
+          const copied = async (): Promise<void> => {
+            await manifestDigestOf(dst.url, repo, 'v1');
+            await registryHasBlobs(dst.url, repo, blobs);
+          };
           const contenders: Contender[] = [
-            { tool: 'ocictl', before: wipe, command: () => oc(path.join(work, 'copy-store'), 'copy', ...conc, ref, dref), env },
-            { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ref}`, `docker://${dref}`]] },
+            { tool: 'ocictl', before: wipe, command: () => oc(path.join(work, 'copy-store'), 'copy', ...conc, ref, dref), verify: copied, env },
+            { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ref}`, `docker://${dref}`]], verify: copied },
             {
               // Every blob at once, piped from a GET at the source to a PUT at the destination, no hashing;
               // upload sessions are opened untimed.
@@ -539,10 +691,11 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
                 script = lines.join('\n');
               },
               command: () => ['bash', ['-c', script]],
+              verify: () => registryHasBlobs(dst.url, repo, blobs),
             },
           ];
           log(opts, 'copy...');
-          report.ops.push(await rounds(opts, 'copy registry→registry', bytes, contenders, work));
+          report.ops.push(await rounds(opts, 'copy registry→registry', bytes, contenders, work, true));
         }
         if (want('mount')) {
           const mref = `${reg.host}/bench/mounted:v1`;
@@ -550,9 +703,13 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
             await rmrf(path.join(reg.dataDir, 'docker', 'registry', 'v2', 'repositories', 'bench', 'mounted'));
             await dropSkopeoCache();
           };
+          const mounted = async (): Promise<void> => {
+            await manifestDigestOf(reg.url, 'bench/mounted', 'v1');
+            await registryHasBlobs(reg.url, 'bench/mounted', blobs);
+          };
           const contenders: Contender[] = [
-            { tool: 'ocictl', before: wipe, command: () => oc(path.join(work, 'copy-store'), 'copy', ...conc, ref, mref), env },
-            { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ref}`, `docker://${mref}`]] },
+            { tool: 'ocictl', before: wipe, command: () => oc(path.join(work, 'copy-store'), 'copy', ...conc, ref, mref), verify: mounted, env },
+            { tool: 'skopeo', before: wipe, command: () => ['skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${ref}`, `docker://${mref}`]], verify: mounted },
           ];
           log(opts, 'copy within one registry...');
           report.ops.push(await rounds(opts, 'copy within one registry', bytes, contenders, work));
@@ -580,17 +737,22 @@ export function formatReport(r: BenchReport): string {
   lines.push(`machine: ${r.machine.cpus}× ${r.machine.cpuModel}, ${r.machine.memMB} MB, Node ${r.machine.node}, ${r.machine.skopeo}, ${r.machine.registry}`);
   lines.push(`image: ${(r.image.bytes / MiB).toFixed(1)} MiB in ${r.image.blobs} blobs (${r.image.layers} layers); ${r.options.runs} runs per tool, alternating`);
   lines.push(`command: ${r.command}`);
+  const m = r.machine;
+  if (m.uptimeSeconds !== undefined) {
+    lines.push(`state at start: up ${(m.uptimeSeconds / 60).toFixed(0)} min, page cache ${m.pageCacheMB ?? '?'} MiB, kernel ${m.kernel}; work dir on ${m.workFs || '?'}`);
+  }
+  lines.push('figures: min / median / max over the runs; curl floor = the same blobs with curl, nothing hashed (pull: to /dev/null, as many at a time as ocictl fetches)');
   if (Object.keys(r.limits).length) {
-    lines.push('', 'machine limits (same run)            median MB/s   min MB/s');
+    lines.push('', 'machine limits (same run)                     median MB/s   min MB/s   max MB/s');
     for (const [k, v] of Object.entries(r.limits)) {
       const extra = v.extra ? `   (${Object.entries(v.extra).map(([a, b]) => `${a} ${b.toFixed(0)}`).join(', ')})` : '';
-      lines.push(`  ${pad(k, 46)}${pad(v.medianMbps.toFixed(0), 8, true)}${pad(v.minMbps.toFixed(0), 11, true)}${extra}`);
+      lines.push(`  ${pad(k, 46)}${pad(v.medianMbps.toFixed(0), 8, true)}${pad(v.minMbps.toFixed(0), 11, true)}${pad(Math.max(...v.runs).toFixed(0), 11, true)}${extra}`);
     }
   }
   if (Object.keys(r.startup).length) {
-    lines.push('', 'startup                               median ms    min ms   peak RSS MiB');
+    lines.push('', 'startup                               median ms    min ms    max ms   peak RSS MiB');
     for (const [k, v] of Object.entries(r.startup)) {
-      lines.push(`  ${pad(k, 36)}${pad((v.medianSeconds * 1000).toFixed(0), 9, true)}${pad((v.minSeconds * 1000).toFixed(0), 10, true)}${pad(v.maxRssMB.toFixed(0), 15, true)}`);
+      lines.push(`  ${pad(k, 36)}${pad((v.medianSeconds * 1000).toFixed(0), 9, true)}${pad((v.minSeconds * 1000).toFixed(0), 10, true)}${pad(((v.maxSeconds ?? v.medianSeconds) * 1000).toFixed(0), 10, true)}${pad(v.maxRssMB.toFixed(0), 15, true)}`);
     }
   }
   for (const op of r.ops) {
@@ -599,16 +761,29 @@ export function formatReport(r: BenchReport): string {
       lines.push(`  note: ${op.note}`);
       continue;
     }
-    lines.push('  tool          median s   min s   s/GiB   MB/s (median)   RSS MiB (median / max)   CPU s (median)');
+    const w = Math.max(12, ...Object.keys(op.tools).map((t) => t.length + 2));
+    lines.push(`  ${pad('tool', w)}  median s     min s     max s   s/GiB  MB/s (median)   RSS MiB (median / max)   CPU s (min / median / max)${op.load ? `   [load ${op.load[0].toFixed(1)} → ${op.load[1].toFixed(1)}]` : ''}`);
     for (const [t, s] of Object.entries(op.tools)) {
+      const cpu = s.medianCpuSeconds !== undefined ? `${s.minCpuSeconds?.toFixed(2)} / ${s.medianCpuSeconds.toFixed(2)} / ${s.maxCpuSeconds?.toFixed(2)}` : '-';
       lines.push(
-        `  ${pad(t, 12)}${pad(s.medianSeconds.toFixed(3), 10, true)}${pad(s.minSeconds.toFixed(3), 8, true)}${pad((s.medianSeconds / gib).toFixed(2), 8, true)}` +
-          `${pad(s.mbps.toFixed(0), 16, true)}${pad(`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`, 25, true)}${pad(s.medianCpuSeconds?.toFixed(2) ?? '-', 17, true)}`,
+        `  ${pad(t, w)}${pad(s.medianSeconds.toFixed(3), 10, true)}${pad(s.minSeconds.toFixed(3), 10, true)}${pad((s.maxSeconds ?? s.medianSeconds).toFixed(3), 10, true)}${pad((s.medianSeconds / gib).toFixed(2), 8, true)}` +
+          `${pad(s.mbps.toFixed(0), 15, true)}${pad(`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`, 25, true)}${pad(cpu, 29, true)}`,
       );
     }
-    if (op.ratioMedian !== undefined) lines.push(`  skopeo/ocictl: ${op.ratioMedian.toFixed(2)}× (median), ${op.ratioMin?.toFixed(2)}× (min)`);
+    if (op.ratioMedian !== undefined) {
+      const pr = op.pairRatio ? `; pair by pair ${op.pairRatio.min.toFixed(2)} / ${op.pairRatio.median.toFixed(2)} / ${op.pairRatio.max.toFixed(2)}×` : '';
+      lines.push(`  skopeo/ocictl: ${op.ratioMedian.toFixed(2)}× (median), ${op.ratioMin?.toFixed(2)}× (min)${pr}`);
+    }
     if (op.compareRatio !== undefined) lines.push(`  ocictl B/ocictl: ${op.compareRatio.toFixed(2)}× (median)`);
     if (op.vsFloor) lines.push(`  ocictl/floor: ${Object.entries(op.vsFloor).map(([k, v]) => `${v.toFixed(2)}× ${k}`).join(', ')}`);
+    if (op.disk) {
+      const f = (x: Spread): string => `${x.min.toFixed(2)} / ${x.median.toFixed(2)} / ${x.max.toFixed(2)} s`;
+      const mbps = (x: Spread): string => `${(op.bytes / x.median / 1e6).toFixed(0)} MB/s`;
+      lines.push(
+        `  disk probe (the same ${(op.bytes / MiB).toFixed(0)} MiB, once a round): buffered + fsync ${f(op.disk.bufferedSeconds)} (${mbps(op.disk.bufferedSeconds)}; the fsync ${f(op.disk.bufferedFsyncSeconds)})` +
+          `, O_DIRECT + fdatasync ${op.disk.directSeconds ? `${f(op.disk.directSeconds)} (${mbps(op.disk.directSeconds)})` : 'refused by the file system'}`,
+      );
+    }
   }
   return lines.join('\n');
 }
@@ -630,7 +805,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     },
   });
   if (values['ocictl-bin']) OCICTL = path.resolve(values['ocictl-bin']);
-  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'copy', 'mount', 'containerd-pull', 'sync'];
+  const known = ['startup', 'limits', 'push', 'pull', 'pull-tls', 'pull-fsync', 'copy', 'mount', 'containerd-pull', 'sync'];
   const ops = (values.ops as string).split(',').map((o) => o.trim()).filter(Boolean);
   const unknown = ops.filter((o) => !known.includes(o));
   if (unknown.length) throw new Error(`unknown --ops ${unknown.join(',')} (known: ${known.join(',')})`);

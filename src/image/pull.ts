@@ -12,6 +12,7 @@ import type { RegistryClient } from '../registry/client.js';
 import type { ContentSource, ImageStore, Lease, UnpackResult, UnpackTarget } from '../store/types.js';
 import { isRetryableNetworkError, isTransportError, networkError } from '../transport/errors.js';
 import { pumpBody } from '../transport/fast-http.js';
+import { timed } from '../util/phase-trace.js';
 import { backoffDelay, delay, DEFAULT_RETRY } from '../transport/retry.js';
 import type { ProgressListener } from './events.js';
 import { type PlatformChoice, selectChildren } from './select.js';
@@ -119,7 +120,7 @@ export async function pull(client: RegistryClient, store: ImageStore, ref: Refer
   const source: ContentSource = { registry: ref.registry, repository: ref.repository };
   const lease = await store.lease();
   try {
-    const top = await client.getManifest(ref);
+    const top = await timed('manifest', client.getManifest(ref));
     emit({ type: 'resolved', ref: ref.toString(), digest: top.digest, mediaType: top.mediaType });
     const plan: Plan = { manifests: [], blobs: new Map(), images: [], targets: [] };
     const topDesc: Descriptor = { mediaType: top.mediaType, digest: top.digest, size: top.bytes.length };
@@ -142,7 +143,7 @@ export async function pull(client: RegistryClient, store: ImageStore, ref: Refer
     unpacks.forEach((u) => u.catch(() => undefined));
     // The first failure stops the rest: nothing new starts, nothing retries, and no transfer outlives the pull.
     let firstError: { e: unknown } | undefined;
-    await Promise.allSettled(blobs.map((b) => limit(async () => {
+    await timed('blobs', Promise.allSettled(blobs.map((b) => limit(async () => {
       if (stats.failed) return;
       try {
         await fetchBlob(client, store, ref, b.desc, b.kind, lease, options, stats, source);
@@ -152,7 +153,7 @@ export async function pull(client: RegistryClient, store: ImageStore, ref: Refer
         firstError ??= { e };
         arrivals.fail(e);
       }
-    })));
+    }))));
     if (firstError) {
       await Promise.allSettled(unpacks);
       throw firstError.e;
@@ -167,7 +168,7 @@ export async function pull(client: RegistryClient, store: ImageStore, ref: Refer
     }
     const name = storeName(ref);
     const content = [...plan.manifests.map((m) => m.desc.digest), ...plan.blobs.keys()];
-    await store.set(name, topDesc, content, options.pin ? { pinned: true } : {});
+    await timed('index', store.set(name, topDesc, content, options.pin ? { pinned: true } : {}));
     return {
       name, digest: top.digest, mediaType: top.mediaType, manifests: plan.images, downloadedBytes: stats.downloaded, refetchedBytes: stats.refetched,
       ...(unpacker ? { unpacked } : {}),
@@ -253,7 +254,7 @@ async function fetchBlob(
   try {
     for (;;) {
       try {
-        const { body, offset } = await client.openBlob(ref, desc, writer.offset);
+        const { body, offset } = await timed('blob GET to headers', client.openBlob(ref, desc, writer.offset));
         if (offset !== writer.offset) {
           body.destroy();
           throw new OcictlError('INTERNAL', 'range not honoured');

@@ -19,6 +19,7 @@ import { MediaType, isIndexType, isManifestType } from '../oci/media-types.js';
 import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { pidAlive, withLock } from '../util/lock.js';
+import { begin, timed, tracing } from '../util/phase-trace.js';
 import { DIRECT_ALIGN, SLAB_BYTES, SlabGate, acquireSlab, releaseSlab } from '../util/slabs.js';
 import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
 
@@ -192,7 +193,8 @@ export class LocalStore implements ImageStore {
     assertDigest(desc.digest);
     const tmp = path.join(this.ingestDir, `${desc.digest.slice(7, 23)}.${process.pid}.${randomBytes(6).toString('hex')}`);
     const fh = await fs.open(tmp, 'wx', 0o644);
-    return new FileIngest(this, fh, tmp, desc, this.opts.fsync !== false);
+    // OCICTL_FSYNC=0 is for measuring what durability costs (docs/performance.md), never for use: a power cut may then lose pulled blobs.
+    return new FileIngest(this, fh, tmp, desc, this.opts.fsync !== false && process.env.OCICTL_FSYNC !== '0');
   }
 
   /** Moves a verified temporary file into place (used by ingest). */
@@ -435,8 +437,53 @@ async function writevAll(fh: FileHandle, bufs: Buffer[], pos: number): Promise<v
   }
 }
 
-/** Slabs one blob may have filled or being written before take() asks to wait. */
-const SLABS_PER_BLOB = 1;
+/**
+ * Write-behind flushing. Durability needs every blob's bytes on stable
+ * storage before it is renamed into place (fsync at commit). What an fsync
+ * costs is mostly the device flush of everything written since the last one,
+ * not the file it is called on: in these VMs an O_DIRECT write lands in the
+ * host's cache, and the guest's flush makes the host write it out (~0.3 s per
+ * 512 MiB, measured: docs/performance.md). Left to the commits, that flush
+ * comes at the end of each blob, when the blob holds one of the pull's
+ * download slots, and mostly at the end of the pull. So once this many bytes
+ * have been written (by all blobs of the process) since the last flush, one
+ * blob's writer starts a datasync in the background, one at a time: the
+ * device writes out while the network keeps going, and the fsync at commit
+ * finds little left to flush. It changes what is durable when, never whether
+ * a committed blob is (the fsync at commit still runs).
+ */
+const FLUSH_BEHIND_BYTES = envMiB('OCICTL_FLUSH_BEHIND_MB', 32);
+let unflushedBytes = 0;
+
+/** A size in MiB from the environment (`0` switches the feature off), else the default. */
+function envMiB(name: string, def: number): number {
+  const v = process.env[name];
+  const n = v === undefined || v === '' ? def : Number(v);
+  return Number.isFinite(n) && n >= 0 ? n * 1024 * 1024 : def * 1024 * 1024;
+}
+let flushBehind: Promise<void> | undefined;
+
+/** Counts written bytes; starts a background datasync of `fh` when enough are unflushed (and none runs). */
+function wroteBehind(fh: FileHandle, n: number): void {
+  unflushedBytes += n;
+  if (FLUSH_BEHIND_BYTES === 0 || flushBehind || unflushedBytes < FLUSH_BEHIND_BYTES) return;
+  unflushedBytes = 0;
+  // A failure here is not the blob's: its own fsync at commit decides.
+  flushBehind = timed('flush behind', fh.datasync())
+    .catch(() => undefined)
+    .finally(() => {
+      flushBehind = undefined;
+    });
+}
+
+/**
+ * Slabs one blob may have being written before its socket waits. At 1, a blob's
+ * socket paused at every full slab until that slab was written: filling and
+ * writing one blob never overlapped (issue 15: ~one wait per slab, while a
+ * 1 MiB O_DIRECT write takes 4–13 ms with 4 blobs writing on a fresh VM). At 2
+ * the next slab fills while the last is written, for 1 MiB more per blob.
+ */
+const SLABS_PER_BLOB = 2;
 
 /** Set when an O_DIRECT write was refused: the rest of this process writes buffered. */
 let directRefused = false;
@@ -489,6 +536,8 @@ class FileIngest implements IngestWriter {
 
   /** The same file opened with O_DIRECT, for whole aligned slabs; undefined where not supported. */
   private direct: Promise<FileHandle | undefined> | undefined;
+  /** Ends this blob's span in the trace (OCICTL_TRACE=1). */
+  private readonly life = begin('blob in store');
 
   constructor(private readonly store: LocalStore, private readonly fh: FileHandle, private readonly tmp: string, private readonly desc: Descriptor, private readonly fsync: boolean) {}
 
@@ -549,7 +598,6 @@ class FileIngest implements IngestWriter {
     const slab = this.slab;
     if (!slab || this.slabFill + n > SLAB_BYTES) throw new OcictlError('INTERNAL', 'filled() without space()');
     this.checkSize(n);
-    this.hash.update(slab.subarray(this.slabFill, this.slabFill + n));
     this.slabFill += n;
     this.written += n;
     if (this.slabFill === SLAB_BYTES) this.flushSlab();
@@ -558,7 +606,7 @@ class FileIngest implements IngestWriter {
 
   async ready(): Promise<void> {
     if (this.failed) throw this.failed;
-    await this.out.room();
+    await (tracing && !this.out.open ? timed('wait for disk', this.out.room()) : this.out.room());
     if (this.failed) throw this.failed;
   }
 
@@ -585,7 +633,7 @@ class FileIngest implements IngestWriter {
     this.batch = [];
     this.batchBytes = 0;
     this.inflightBytes += bytes;
-    this.track(writevAll(this.fh, bufs, pos).finally(() => {
+    this.track(writevAll(this.fh, bufs, pos).then(() => this.wrote(bytes)).finally(() => {
       this.inflightBytes -= bytes;
     }));
   }
@@ -600,6 +648,7 @@ class FileIngest implements IngestWriter {
     this.out.enter();
     const pos = this.written - n;
     const aligned = pos % DIRECT_ALIGN === 0 && n % DIRECT_ALIGN === 0;
+    const written = tracing ? begin('write slab', n) : undefined;
     const write = aligned && !directRefused
       ? this.directHandle().then((d) =>
           d
@@ -613,13 +662,24 @@ class FileIngest implements IngestWriter {
         )
       : writeAll(this.fh, buf, n, pos);
     // The failure is recorded before the slab's room is given back, so a waiting ready() sees it.
-    this.track(write.catch((e: unknown) => {
+    // Hashed whole, while the write runs: over TLS a slab fills 16 KiB (one record) at a time,
+    // and one update per MiB instead of 64 saves the calls' overhead.
+    const hashed = tracing ? begin('hash', n) : undefined;
+    this.hash.update(buf.subarray(0, n));
+    hashed?.();
+    this.track(write.then(() => this.wrote(n), (e: unknown) => {
       this.failed ??= e;
       throw e;
     }).finally(() => {
+      written?.();
       this.out.leave();
       releaseSlab(buf);
     }));
+  }
+
+  /** `n` bytes reached the file: the write-behind flush may start. */
+  private wrote(n: number): void {
+    if (this.fsync && !this.done) wroteBehind(this.fh, n);
   }
 
   private async closeDirect(): Promise<void> {
@@ -646,11 +706,11 @@ class FileIngest implements IngestWriter {
       await this.abort();
       throw new OcictlError('DIGEST_MISMATCH', `blob ${this.desc.digest} failed verification: its content hashes to ${got}`, { hint: 'the registry or a proxy served wrong content; nothing was stored' });
     }
-    if (this.fsync) await this.fh.sync();
-    await this.closeDirect();
-    await this.fh.close();
+    if (this.fsync) await timed('fsync', this.fh.sync());
+    await timed('close', this.closeDirect().then(() => this.fh.close()));
     this.done = true;
-    await this.store.commitFile(this.tmp, this.desc.digest);
+    await timed('rename', this.store.commitFile(this.tmp, this.desc.digest));
+    this.life();
   }
 
   async abort(): Promise<void> {
