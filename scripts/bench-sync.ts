@@ -37,6 +37,7 @@ function stats(runs: Sample[], bytes: number): ToolStats {
     runs,
     medianSeconds: med,
     minSeconds: Math.min(...secs),
+    maxSeconds: Math.max(...secs),
     mbps: bytes / med / 1e6,
     medianRssMB: median(runs.map((r) => r.rssMB)),
     maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
