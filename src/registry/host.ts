@@ -135,7 +135,9 @@ export class RegistryHost {
    */
   private async candidates(cap: Capability, serverOnly = false): Promise<ResolvedEndpoint[]> {
     const all = await this.allHosts();
-    if (serverOnly) return all.filter((e) => e.index === all.length - 1);
+    // The registry itself (login, tag lists): the server, and before it any [host] table naming the
+    // same host (which may carry the CA or client certificate), tried in order as nerdctl's login does.
+    if (serverOnly) return all.filter((e) => e.isServer);
     const need = cap === 'resolve' ? ['pull', 'resolve'] : [cap];
     const list = all.filter((e) => need.every((c) => e.capabilities.includes(c)));
     if (list.length === 0) {
@@ -244,7 +246,8 @@ export class RegistryHost {
         this.debug(`  ${new URL(ep.origin).host} failed (${(e as Error).message}): trying the next host`);
         continue;
       }
-      if (last || res.status < 400) return res;
+      // A 401 the caller handles itself (login's challenge) is this host's answer, not a failure to pass on.
+      if (last || res.status < 400 || (res.status === 401 && req.noAuthRetry)) return res;
       this.debug(`  ${new URL(ep.origin).host} answered ${res.status}: trying the next host`);
       await res.body.dump().catch(() => undefined);
     }
