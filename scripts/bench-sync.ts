@@ -41,7 +41,7 @@ function stats(runs: Sample[], bytes: number): ToolStats {
     mbps: bytes / med / 1e6,
     medianRssMB: median(runs.map((r) => r.rssMB)),
     maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
-    ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)) } : {}),
+    ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)), minCpuSeconds: Math.min(...runs.map((r) => r.cpuSeconds as number)), maxCpuSeconds: Math.max(...runs.map((r) => r.cpuSeconds as number)) } : {}),
   };
 }
 
