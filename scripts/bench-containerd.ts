@@ -19,6 +19,7 @@ import { type ContainerdDaemon, startContainerdStore } from '../fixtures/contain
 import { buildImage, type BuiltImage, type LayerSpec } from '../fixtures/images.js';
 import { run, runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry } from '../fixtures/registry.js';
+import { median } from './bench.js';
 
 const MiB = 1024 * 1024;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -56,11 +57,6 @@ export interface ContainerdPullResult {
   note?: string;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
 
 /** ~`total` bytes: `layers` incompressible layers plus one text layer, as the other bench ops. */
 function specs(total: number, layers: number): LayerSpec[] {

@@ -6,70 +6,21 @@
  * by run; before every first run the destination's storage and skopeo's
  * blob-info cache are wiped. Called from bench.ts; returns its rows.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildImage } from '../fixtures/images.js';
 import { run, runOk } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
-import type { BenchOptions, OpResult, Sample, ToolStats } from './bench.js';
+import { type BenchOptions, type OpResult, type Sample, type ToolStats, measure, stats } from './bench.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url)); // dist/scripts
 const ROOT = path.resolve(HERE, '..', '..');
 const BLOB_INFO_CACHE = '/var/lib/containers/cache/blob-info-cache-v1.boltdb';
-const TIME = '/usr/bin/time';
 const MiB = 1024 * 1024;
 
 export const SYNC_REPOS = 10;
 export const SYNC_TAGS = 4;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-}
-
-function stats(runs: Sample[], bytes: number): ToolStats {
-  const secs = runs.map((r) => r.seconds);
-  const med = median(secs);
-  return {
-    runs,
-    medianSeconds: med,
-    minSeconds: Math.min(...secs),
-    maxSeconds: Math.max(...secs),
-    mbps: bytes / med / 1e6,
-    medianRssMB: median(runs.map((r) => r.rssMB)),
-    maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
-    ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)), minCpuSeconds: Math.min(...runs.map((r) => r.cpuSeconds as number)), maxCpuSeconds: Math.max(...runs.map((r) => r.cpuSeconds as number)) } : {}),
-  };
-}
-
-let seq = 0;
-/** One timed process: wall seconds, peak RSS and CPU (with /usr/bin/time). Throws on a non-zero exit. */
-async function measure(cmd: string, args: string[], scratch: string, env: NodeJS.ProcessEnv = process.env): Promise<Sample> {
-  const useTime = existsSync(TIME);
-  const rssFile = path.join(scratch, `sync-rss-${process.pid}-${seq++}`);
-  const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
-  const t0 = process.hrtime.bigint();
-  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  const keep = (b: Buffer): void => {
-    err = (err + b.toString()).slice(-4000);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c ?? 1));
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}\n${err}`);
-  if (!useTime) return { seconds, rssMB: 0 };
-  const [rss, user, sys] = ((await fs.readFile(rssFile, 'utf8')).trim().split('\n').pop() ?? '').split(' ').map(Number);
-  await fs.rm(rssFile, { force: true });
-  return { seconds, rssMB: (rss ?? 0) / 1024, cpuSeconds: (user ?? 0) + (sys ?? 0) };
-}
 
 /** Builds the 40 images (untimed) and pushes them to the source registry; returns their total size. */
 async function seedSource(src: RunningRegistry, work: string): Promise<number> {
@@ -146,7 +97,7 @@ export async function benchSync(opts: BenchOptions, work: string): Promise<OpRes
       for (const t of order) {
         await wipe();
         const [cmd, args] = tools[t] as [string, string[]];
-        const s = await measure(cmd, args, work, env);
+        const s = await measure(cmd, args, env, work);
         first.get(t)?.push(s);
         log(`  sync first run ${i + 1}/${opts.runs} ${t}: ${s.seconds.toFixed(3)} s, ${s.rssMB.toFixed(0)} MiB`);
       }
@@ -159,7 +110,7 @@ export async function benchSync(opts: BenchOptions, work: string): Promise<OpRes
       for (const t of order) {
         const [cmd, args] = tools[t] as [string, string[]];
         const at = await logSize();
-        const s = await measure(cmd, args, work, env);
+        const s = await measure(cmd, args, env, work);
         again.get(t)?.push(s);
         const n = await sourceRequests(src.logFile, at);
         requests[t] = `${t} ${n.manifestHead} HEAD + ${n.manifestGet} GET manifests, ${n.blobGet} GET blobs`;

@@ -137,7 +137,7 @@ export interface BenchReport {
 
 // ---------------------------------------------------------------- helpers
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
@@ -147,7 +147,7 @@ function spread(xs: number[]): Spread {
   return { min: Math.min(...xs), median: median(xs), max: Math.max(...xs) };
 }
 
-function stats(runs: Sample[], bytes: number): ToolStats {
+export function stats(runs: Sample[], bytes: number): ToolStats {
   const secs = runs.map((r) => r.seconds);
   const med = median(secs);
   const cpu = runs.every((r) => r.cpuSeconds !== undefined) ? spread(runs.map((r) => r.cpuSeconds as number)) : undefined;
@@ -190,7 +190,7 @@ function pollHwm(pid: number, sink: { kb: number }): () => void {
 
 let rssSeq = 0;
 /** Runs one command to completion; wall seconds and peak RSS (MB, 10^6... in MiB). Throws on failure. */
-async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Sample & { stdout: string }> {
+export async function measure(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<Sample & { stdout: string }> {
   const rssFile = path.join(scratch, `rss-${process.pid}-${rssSeq++}`);
   const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
   const t0 = process.hrtime.bigint();
