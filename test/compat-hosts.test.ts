@@ -343,3 +343,32 @@ describe('the host\'s headers go to its token service', { timeout: 60_000 }, () 
     }
   });
 });
+
+describe('login and tag lists through hosts.toml (the registry itself)', { timeout: 120_000 }, () => {
+  it('use a [host] table naming the server\'s own host, where the CA may be the only one given', async () => {
+    const work = await tmpDir('ocitest-compat-login');
+    const reg = await startRegistry({ tls: true, htpasswd: { admin: 'Harbor12345' } });
+    try {
+      const root = path.join(work, 'certs');
+      const dir = path.join(root, reg.host);
+      await fs.mkdir(dir, { recursive: true });
+      const ca = path.join(dir, 'ca.pem');
+      await fs.copyFile((reg.pki as NonNullable<RunningRegistry['pki']>).caCert, ca);
+      // As containerd's own docs write it, and as ctr reads it: the CA only inside the [host] table.
+      await fs.writeFile(path.join(dir, 'hosts.toml'), `server = "https://${reg.host}"\n\n[host."https://${reg.host}"]\n  capabilities = ["pull", "resolve", "push"]\n  ca = ${JSON.stringify(ca)}\n`);
+      const e: CliEnv = { dockerConfig: path.join(work, 'docker'), dataRoot: path.join(work, 'data') };
+      const ok = await ocictl(['--hosts-dir', root, 'login', reg.host, '-u', 'admin', '--password-stdin'], e, { input: 'Harbor12345\n' });
+      assert.equal(ok.code, 0, ok.stderr);
+      const tags = await ocictl(['--hosts-dir', root, 'tags', `${reg.host}/compat/none`], e);
+      // The repository does not exist: the registry's own answer (not an x509 error from a CA-less server entry).
+      assert.doesNotMatch(tags.stderr, /x509|certificate/);
+      const bad = await ocictl(['--hosts-dir', root, 'login', reg.host, '-u', 'admin', '--password-stdin'], { ...e, dockerConfig: path.join(work, 'docker2') }, { input: 'wrong\n' });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /not accepted/);
+      assertOneLineError(bad, 'a refused login');
+    } finally {
+      await reg.stop();
+      await fs.rm(work, { recursive: true, force: true });
+    }
+  });
+});
