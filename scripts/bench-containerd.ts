@@ -10,21 +10,17 @@
  * Kept apart from bench.ts so that the two evolve without conflicts; needs
  * root (containerd) and the Debian containerd package.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, promises as fs, readFileSync } from 'node:fs';
-import os from 'node:os';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ContainerdDaemon, startContainerdStore } from '../fixtures/containerd/daemon.js';
-import { buildImage, type BuiltImage, type LayerSpec } from '../fixtures/images.js';
 import { run, runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry } from '../fixtures/registry.js';
-import { median } from './bench.js';
+import { measure, median, testImage } from './bench.js';
 
 const MiB = 1024 * 1024;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const OCICTL = path.join(HERE, '..', '..', 'bin', 'ocictl.js');
-const TIME = '/usr/bin/time';
 const USER = 'admin';
 const PASS = 'Harbor12345';
 
@@ -58,31 +54,6 @@ export interface ContainerdPullResult {
 }
 
 
-/** ~`total` bytes: `layers` incompressible layers plus one text layer, as the other bench ops. */
-function specs(total: number, layers: number): LayerSpec[] {
-  const text = Math.max(64 * 1024, Math.round(total / 32));
-  const each = Math.max(4096, Math.floor((total - text / 4) / layers));
-  const out: LayerSpec[] = [];
-  for (let i = 0; i < layers; i++) out.push({ size: each, seed: 2000 + i });
-  out.push({ size: text, compressible: true, seed: 1999 });
-  return out;
-}
-
-async function image(total: number, layers: number): Promise<BuiltImage> {
-  const dir = path.join(os.tmpdir(), `ocictl-bench-ctd-image-${total}-${layers}`);
-  const meta = path.join(dir, 'built.json');
-  try {
-    const img = JSON.parse(await fs.readFile(meta, 'utf8')) as BuiltImage;
-    for (const l of img.layers) if ((await fs.stat(path.join(dir, 'blobs', 'sha256', l.digest.slice(7)))).size !== l.size) throw new Error('changed');
-    return img;
-  } catch {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-  const img = await buildImage(dir, 'v1', { layers: specs(total, layers) });
-  await fs.writeFile(meta, JSON.stringify(img));
-  return img;
-}
-
 function hwmMB(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -90,28 +61,6 @@ function hwmMB(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-async function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv, scratch: string): Promise<{ seconds: number; rssMB: number; cpuSeconds?: number }> {
-  const useTime = existsSync(TIME);
-  const rssFile = path.join(scratch, `rss-${process.pid}-${Date.now()}`);
-  const argv = useTime ? [TIME, '-f', '%M %U %S', '-o', rssFile, cmd, ...args] : [cmd, ...args];
-  const t0 = process.hrtime.bigint();
-  const child = spawn(argv[0] as string, argv.slice(1), { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr.on('data', (b: Buffer) => {
-    err = (err + b.toString()).slice(-4000);
-  });
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c ?? 1));
-  });
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${code}\n${err}`);
-  if (!useTime) return { seconds, rssMB: 0 };
-  const [rss, user, sys] = ((await fs.readFile(rssFile, 'utf8')).trim().split('\n').pop() ?? '').split(' ').map(Number);
-  await fs.rm(rssFile, { force: true });
-  return { seconds, rssMB: (rss ?? 0) / 1024, cpuSeconds: (user ?? 0) + (sys ?? 0) };
 }
 
 export interface ContainerdPullOptions {
@@ -134,7 +83,7 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
   const size = o.sizeBytes ?? 200 * MiB;
   const layers = o.layers ?? 8;
   log(`containerd-pull: building the test image (${(size / MiB).toFixed(0)} MiB, ${layers} + 1 layers)...`);
-  const img = await image(size, layers);
+  const img = await testImage(size, layers, { name: 'ctd-image', seedBase: 2000 });
   const bytes = img.configSize + img.layers.reduce((a, l) => a + l.size, 0);
   const work = await tmpDir('ocictl-bench-ctd');
   const reg = await startRegistry({ tls: true, htpasswd: { [USER]: PASS }, logLevel: 'error' });
@@ -164,7 +113,7 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
         ctd = await startContainerdStore(path.join(work, `ctd-${c.tool}-${i}`));
         await run('sync', []);
         const [cmd, args] = c.command(ctd.socket);
-        const s = await timed(cmd, args, env, work);
+        const s = await measure(cmd, args, env, work);
         const containerdRssMB = hwmMB(ctd.pid);
         const listed = await ctd.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']);
         if (!listed.stdout.includes(ref)) throw new Error(`${c.tool} did not leave ${ref} in containerd`);

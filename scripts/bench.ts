@@ -241,18 +241,19 @@ function log(opts: BenchOptions, s: string): void {
 
 // ---------------------------------------------------------------- image
 
-function layerSpecs(sizeBytes: number, layers: number): LayerSpec[] {
+/** ~`sizeBytes`: `layers` incompressible layers plus one text layer; `seedBase` tells images apart. */
+function layerSpecs(sizeBytes: number, layers: number, seedBase: number): LayerSpec[] {
   const text = Math.max(64 * 1024, Math.round(sizeBytes / 32)); // compresses ~4x
   const each = Math.max(4096, Math.floor((sizeBytes - text / 4) / layers));
   const specs: LayerSpec[] = [];
-  for (let i = 0; i < layers; i++) specs.push({ size: each, seed: 1000 + i });
-  specs.push({ size: text, compressible: true, seed: 999 });
+  for (let i = 0; i < layers; i++) specs.push({ size: each, seed: seedBase + i });
+  specs.push({ size: text, compressible: true, seed: seedBase - 1 });
   return specs;
 }
 
 /** Builds (or reuses, from a previous bench run) the test image in an OCI layout. */
-async function testImage(sizeBytes: number, layers: number): Promise<BuiltImage> {
-  const dir = path.join(os.tmpdir(), `ocictl-bench-image-${sizeBytes}-${layers}`);
+export async function testImage(sizeBytes: number, layers: number, o: { name?: string; seedBase?: number } = {}): Promise<BuiltImage> {
+  const dir = path.join(os.tmpdir(), `ocictl-bench-${o.name ?? 'image'}-${sizeBytes}-${layers}`);
   const meta = path.join(dir, 'built.json');
   try {
     const img = JSON.parse(await fs.readFile(meta, 'utf8')) as BuiltImage;
@@ -263,7 +264,7 @@ async function testImage(sizeBytes: number, layers: number): Promise<BuiltImage>
   } catch {
     await rmrf(dir);
   }
-  const img = await buildImage(dir, 'v1', { layers: layerSpecs(sizeBytes, layers) });
+  const img = await buildImage(dir, 'v1', { layers: layerSpecs(sizeBytes, layers, o.seedBase ?? 1000) });
   await fs.writeFile(meta, JSON.stringify(img));
   return img;
 }
