@@ -178,8 +178,12 @@ export class RegistryClient {
     return { bytes, mediaType: parsed.mediaType, digest, parsed };
   }
 
-  /** HEADs a manifest: its descriptor, or NOT_FOUND. A failed HEAD is repeated as GET for the registry's message. */
-  async resolve(ref: Reference): Promise<Descriptor> {
+  /**
+   * One manifest HEAD: the status, and the descriptor when the registry answered 200 with a digest
+   * and a type (else the caller GETs, which tells all: a registry that sends no digest header, or an
+   * error whose message a HEAD cannot carry).
+   */
+  private async headManifest(ref: Reference): Promise<{ status: number; desc?: Descriptor }> {
     const h = this.host(ref.registry);
     const res = await h.request({
       method: 'HEAD',
@@ -194,37 +198,32 @@ export class RegistryClient {
     if (res.status === 200 && typeof digest === 'string' && digest.startsWith('sha256:') && typeof ct === 'string') {
       assertDigest(digest, 'Docker-Content-Digest');
       if (ref.digest && digest !== ref.digest) throw new OcictlError('DIGEST_MISMATCH', `${ref} resolved to another digest ${digest}`);
-      return { mediaType: ct.split(';')[0] as string, digest, size: Number(res.headers['content-length'] ?? 0) };
+      return { status: res.status, desc: { mediaType: ct.split(';')[0] as string, digest, size: Number(res.headers['content-length'] ?? 0) } };
     }
-    // No digest header, or an error without a body: GET tells all.
+    return { status: res.status };
+  }
+
+  /** HEADs a manifest: its descriptor, or NOT_FOUND. A failed HEAD is repeated as GET for the registry's message. */
+  async resolve(ref: Reference): Promise<Descriptor> {
+    const head = await this.headManifest(ref);
+    if (head.desc) return head.desc;
     const m = await this.getManifest(ref);
     return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
   }
 
   /** HEADs a manifest: its descriptor, or undefined when the registry has none under that tag or digest. */
   async findManifest(ref: Reference): Promise<Descriptor | undefined> {
-    const h = this.host(ref.registry);
-    const res = await h.request({
-      method: 'HEAD',
-      path: `/${ref.repository}/manifests/${ref.digest ?? ref.tag ?? 'latest'}`,
-      headers: { accept: MANIFEST_ACCEPT },
-      scopes: [repositoryScope(ref.repository, ['pull'])],
-      capability: 'resolve',
-    });
-    await res.body.dump().catch(() => undefined);
-    if (res.status === 404) return undefined;
-    const digest = res.headers['docker-content-digest'];
-    const ct = res.headers['content-type'];
-    if (res.status === 200 && typeof digest === 'string' && digest.startsWith('sha256:') && typeof ct === 'string') {
-      assertDigest(digest, 'Docker-Content-Digest');
-      if (ref.digest && digest !== ref.digest) throw new OcictlError('DIGEST_MISMATCH', `${ref} resolved to another digest ${digest}`);
-      return { mediaType: ct.split(';')[0] as string, digest, size: Number(res.headers['content-length'] ?? 0) };
-    }
-    // No digest header, or an error without a body: the full resolve (GET) tells all.
-    return this.resolve(ref).catch((e: unknown) => {
+    const head = await this.headManifest(ref);
+    if (head.desc) return head.desc;
+    if (head.status === 404) return undefined;
+    // No digest header, or an error without a body: the GET tells all.
+    try {
+      const m = await this.getManifest(ref);
+      return { mediaType: m.mediaType, digest: m.digest, size: m.bytes.length };
+    } catch (e) {
       if (e instanceof OcictlError && e.code === 'NOT_FOUND') return undefined;
       throw e;
-    });
+    }
   }
 
   /**
