@@ -10,7 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { OcictlError } from '../errors.js';
 import type { Descriptor } from '../oci/descriptor.js';
 import type { BorrowedSink, ReleasingBody } from '../transport/fast-http.js';
-import { type GatedSlab, SLAB_BYTES, SlabGate, gatedSlab } from '../util/slabs.js';
+import { type GatedSlab, SLAB_BYTES, SlabGate, type SpaceLender, copyIntoSpace, gatedSlab } from '../util/slabs.js';
 
 type Chunk = { chunk: Buffer; release: () => void };
 
@@ -114,18 +114,14 @@ export class VerifiedSlabPipe implements ReleasingBody {
     this.length = desc.size;
   }
 
+  /** This pipe's slabs, lent to copyIntoSpace. */
+  private readonly lender: SpaceLender = { space: (max) => this.room(max), filled: (n) => this.filled(n) };
+
   private readonly sink: BorrowedSink = {
     // Borrowed bytes, copied into the slabs as a socket would read them there.
     take: (c) => {
       this.checkOpen();
-      let more = this.slabs.open;
-      for (let off = 0; off < c.length; ) {
-        const room = this.room(c.length - off);
-        c.copy(room, 0, off, off + room.length);
-        off += room.length;
-        more = this.filled(room.length);
-      }
-      return more;
+      return copyIntoSpace(c, this.lender, this.slabs.open);
     },
     ready: async () => {
       await this.slabs.room();

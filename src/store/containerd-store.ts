@@ -28,6 +28,7 @@ import { type Descriptor, assertDigest } from '../oci/descriptor.js';
 import { MAX_CONFIG_BYTES, parseConfig, parseManifest } from '../oci/manifest.js';
 import { isIndexType, isManifestType } from '../oci/media-types.js';
 import { hostPlatform, platformMatches } from '../oci/platform.js';
+import { copyIntoSpace } from '../util/slabs.js';
 import { RawContentWriter, WriteSession } from './containerd-write.js';
 import type { ContentSource, ImageRecord, ImageStore, IngestOptions, IngestWriter, Lease, SetImageOptions, UnpackResult, UnpackTarget, Unpacker } from './types.js';
 
@@ -503,14 +504,7 @@ class ContainerdIngest implements IngestWriter {
 
   take(chunk: Buffer): boolean {
     this.check(chunk.length);
-    let more = true;
-    for (let off = 0; off < chunk.length; ) {
-      const room = this.space(chunk.length - off);
-      chunk.copy(room, 0, off, off + room.length);
-      off += room.length;
-      more = this.filled(room.length);
-    }
-    return more;
+    return copyIntoSpace(chunk, this);
   }
 
   async ready(): Promise<void> {

@@ -20,7 +20,7 @@ import { MAX_MANIFEST_BYTES, childrenOf, parseManifest } from '../oci/manifest.j
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { pidAlive, withLock } from '../util/lock.js';
 import { begin, timed, tracing } from '../util/phase-trace.js';
-import { DIRECT_ALIGN, SLAB_BYTES, SlabGate, acquireSlab, releaseSlab } from '../util/slabs.js';
+import { DIRECT_ALIGN, SLAB_BYTES, SlabGate, acquireSlab, copyIntoSpace, releaseSlab } from '../util/slabs.js';
 import type { ImageRecord, ImageStore, IngestWriter, Lease } from './types.js';
 
 export const NAME_ANNOTATION = 'io.containerd.image.name';
@@ -575,14 +575,7 @@ class FileIngest implements IngestWriter {
   /** Borrowed bytes, copied into the slabs as a socket would read them there (space, then filled). */
   take(chunk: Buffer): boolean {
     this.checkSize(chunk.length);
-    let more = this.out.open;
-    for (let off = 0; off < chunk.length; ) {
-      const room = this.space(chunk.length - off);
-      chunk.copy(room, 0, off, off + room.length);
-      off += room.length;
-      more = this.filled(room.length);
-    }
-    return more;
+    return copyIntoSpace(chunk, this, this.out.open);
   }
 
   space(max: number): Buffer {

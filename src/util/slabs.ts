@@ -29,6 +29,28 @@ export function releaseSlab(b: Buffer): void {
   if (free.length < MAX_FREE) free.push(b);
 }
 
+/** A writer that lends memory for the next bytes (`space`) and is told how much was put there (`filled`). */
+export interface SpaceLender {
+  space(max: number): Buffer;
+  /** false: wait for the writer's ready() before the next bytes. */
+  filled(n: number): boolean;
+}
+
+/**
+ * Copies borrowed bytes (valid only during the call) into the memory a writer lends, piece by
+ * piece: the one way a `take()` fills slabs. Returns the last `filled` answer, or `more` for an
+ * empty chunk.
+ */
+export function copyIntoSpace(chunk: Buffer, w: SpaceLender, more = true): boolean {
+  for (let off = 0; off < chunk.length; ) {
+    const room = w.space(chunk.length - off);
+    chunk.copy(room, 0, off, off + room.length);
+    off += room.length;
+    more = w.filled(room.length);
+  }
+  return more;
+}
+
 /**
  * How many slabs one producer has in use, with a limit it waits on (one slab
  * goes out while the next fills): the backpressure of every slab writer.
