@@ -246,10 +246,10 @@ export class RegistryHost {
         this.debug(`  ${new URL(ep.origin).host} failed (${(e as Error).message}): trying the next host`);
         continue;
       }
-      // A 401 the caller handles itself (login's challenge) is this host's answer, not a failure to pass on.
-      // The registry's own hosts (serverOnly) are one server: its HTTP answer is the answer, whichever
-      // table reached it; only a host that could not be reached hands over to the next.
-      if (last || res.status < 400 || req.serverOnly || (res.status === 401 && req.noAuthRetry)) return res;
+      // The registry's own hosts (serverOnly: login, tag lists) are one server: its HTTP answer (login's
+      // 401 challenge included) is the answer, whichever table reached it; only a host that could not
+      // be reached hands over to the next.
+      if (last || res.status < 400 || req.serverOnly) return res;
       this.debug(`  ${new URL(ep.origin).host} answered ${res.status}: trying the next host`);
       await res.body.dump().catch(() => undefined);
     }
