@@ -30,6 +30,9 @@ export interface ContainerdPullSample {
   cpuSeconds?: number;
   /** containerd's peak RSS over the run (VmHWM of a containerd started fresh for it). */
   containerdRssMB: number;
+  /** CPU seconds containerd (started fresh for the run) and the registry spent during it. */
+  containerdCpuSeconds: number;
+  registryCpuSeconds: number;
 }
 
 export interface ContainerdPullTool {
@@ -40,6 +43,8 @@ export interface ContainerdPullTool {
   maxRssMB: number;
   medianContainerdRssMB: number;
   medianCpuSeconds?: number;
+  medianContainerdCpuSeconds: number;
+  medianRegistryCpuSeconds: number;
 }
 
 export interface ContainerdPullResult {
@@ -53,6 +58,18 @@ export interface ContainerdPullResult {
   note?: string;
 }
 
+
+const TICK = 100; // USER_HZ on Linux
+/** user + system CPU seconds of a live process, from /proc/PID/stat (0 when it is gone). */
+function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICK;
+  } catch {
+    return 0;
+  }
+}
 
 function hwmMB(pid: number): number {
   try {
@@ -113,7 +130,11 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
         ctd = await startContainerdStore(path.join(work, `ctd-${c.tool}-${i}`));
         await run('sync', []);
         const [cmd, args] = c.command(ctd.socket);
+        const ctd0 = cpuOf(ctd.pid);
+        const reg0 = cpuOf(reg.pid);
         const s = await measure(cmd, args, env, work);
+        const containerdCpuSeconds = cpuOf(ctd.pid) - ctd0;
+        const registryCpuSeconds = cpuOf(reg.pid) - reg0;
         const containerdRssMB = hwmMB(ctd.pid);
         const listed = await ctd.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']);
         if (!listed.stdout.includes(ref)) throw new Error(`${c.tool} did not leave ${ref} in containerd`);
@@ -122,8 +143,8 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
         await ctd.stop();
         await fs.rm(ctd.dir, { recursive: true, force: true });
         ctd = undefined;
-        samples.get(c.tool)?.push({ ...s, containerdRssMB });
-        log(`  containerd-pull run ${i + 1}/${o.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.cpuSeconds?.toFixed(2) ?? '?'} s CPU, ${s.rssMB.toFixed(0)} MiB (containerd ${containerdRssMB.toFixed(0)} MiB)`);
+        samples.get(c.tool)?.push({ ...s, containerdRssMB, containerdCpuSeconds, registryCpuSeconds });
+        log(`  containerd-pull run ${i + 1}/${o.runs} ${c.tool}: ${s.seconds.toFixed(3)} s, ${s.cpuSeconds?.toFixed(2) ?? '?'} s CPU, ${s.rssMB.toFixed(0)} MiB (containerd ${containerdCpuSeconds.toFixed(2)} s CPU, ${containerdRssMB.toFixed(0)} MiB; registry ${registryCpuSeconds.toFixed(2)} s CPU)`);
       }
     }
     const tools: Record<string, ContainerdPullTool> = {};
@@ -135,6 +156,8 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
         medianRssMB: median(runs.map((r) => r.rssMB)),
         maxRssMB: Math.max(...runs.map((r) => r.rssMB)),
         medianContainerdRssMB: median(runs.map((r) => r.containerdRssMB)),
+        medianContainerdCpuSeconds: median(runs.map((r) => r.containerdCpuSeconds)),
+        medianRegistryCpuSeconds: median(runs.map((r) => r.registryCpuSeconds)),
         ...(runs.every((r) => r.cpuSeconds !== undefined) ? { medianCpuSeconds: median(runs.map((r) => r.cpuSeconds as number)) } : {}),
       };
     }
@@ -150,9 +173,9 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
 
 export function formatContainerdPull(r: ContainerdPullResult): string {
   const lines = [`containerd-pull (${(r.bytes / MiB).toFixed(0)} MiB, ${r.layers} layers, pull + unpack into overlayfs, TLS + auth registry)`];
-  lines.push('  tool      median s   min s   client RSS MiB (median / max)   containerd RSS MiB (median)   CPU s (median)');
+  lines.push('  tool      median s   min s   client RSS MiB (median / max)   containerd RSS MiB (median)   CPU s, median: client / containerd / registry');
   for (const [t, s] of Object.entries(r.tools)) {
-    lines.push(`  ${t.padEnd(8)}  ${s.medianSeconds.toFixed(3).padStart(8)}  ${s.minSeconds.toFixed(3).padStart(6)}   ${`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`.padStart(12)}                    ${s.medianContainerdRssMB.toFixed(0).padStart(6)}                       ${s.medianCpuSeconds?.toFixed(2) ?? '?'}`);
+    lines.push(`  ${t.padEnd(8)}  ${s.medianSeconds.toFixed(3).padStart(8)}  ${s.minSeconds.toFixed(3).padStart(6)}   ${`${s.medianRssMB.toFixed(0)} / ${s.maxRssMB.toFixed(0)}`.padStart(12)}                    ${s.medianContainerdRssMB.toFixed(0).padStart(6)}                       ${s.medianCpuSeconds?.toFixed(2) ?? '?'} / ${s.medianContainerdCpuSeconds.toFixed(2)} / ${s.medianRegistryCpuSeconds.toFixed(2)}`);
   }
   lines.push(`  ctr/ocictl: ${r.ratioMedian.toFixed(2)}× (median), ${r.ratioMin.toFixed(2)}× (min)`);
   return lines.join('\n');

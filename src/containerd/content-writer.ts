@@ -5,48 +5,136 @@
  * then carry the running offset (containerd refuses one that is not its own),
  * and COMMIT makes containerd verify size and digest.
  *
- * containerd answers every request on the stream; WRITEs are pipelined (the
- * answers are read as they come and only checked), so the stream's own flow
- * control is the backpressure.
+ * The stream is spoken over one HTTP/2 session of Node's own per channel
+ * (same socket, same gRPC protocol), not through grpc-js: there every WRITE
+ * was encoded by protobufjs (one copy of the data) and framed (a second
+ * copy), each into fresh memory; measured here, 100 MiB went into containerd
+ * at ~45 MB/s with ~0.8 s of Node CPU, where `ctr content ingest` took 0.9 s.
+ * Here a WRITE goes out as the 5-byte gRPC prefix and a few bytes of protobuf
+ * header, then the caller's buffer itself. The small messages (STAT, COMMIT,
+ * the answers) use the checked definitions in proto.ts.
+ *
+ * containerd answers every request on the stream; WRITEs are pipelined (only
+ * the last answers are kept), so the stream's own flow control is the
+ * backpressure.
  */
+import http2 from 'node:http2';
+import net from 'node:net';
 import { OcictlError } from '../errors.js';
 import { ContainerdError, GrpcCode, fromGrpc } from './errors.js';
-import type { CallContext, Channel, DuplexCall, Message } from './rpc.js';
+import type { Codec } from './proto.js';
+import type { CallContext, Channel } from './rpc.js';
 import type { ContentWriter, Labels, WriterOptions } from './types.js';
 
+const PATH = '/containerd.services.content.v1.Content/Write';
+const RPC = 'content.Write';
 const STAT = 0;
 const WRITE = 1;
 const COMMIT = 2;
 /** Bytes per WRITE message at most (containerd accepts messages up to 16 MiB). */
 const MAX_MESSAGE_DATA = 4 << 20;
 
-function num(v: unknown): number {
-  return typeof v === 'number' ? v : Number(v ?? 0);
+/** The HTTP/2 session a channel's writers share (opened on first use, closed with the channel). */
+export class WriteSession {
+  private session: http2.ClientHttp2Session | undefined;
+
+  constructor(private readonly socket: string) {}
+
+  connect(): http2.ClientHttp2Session {
+    if (!this.session || this.session.closed || this.session.destroyed) {
+      const s = http2.connect('http://localhost', {
+        createConnection: () => net.connect(this.socket),
+        settings: { initialWindowSize: 1 << 20 },
+        // Node refuses streams (ENHANCE_YOUR_CALM) past 10 MB of outstanding session data by default.
+        maxSessionMemory: 64,
+      });
+      s.on('error', () => undefined); // each stream reports its own failure
+      this.session = s;
+    }
+    return this.session;
+  }
+
+  close(): void {
+    this.session?.close();
+    this.session = undefined;
+  }
+}
+
+const sessions = new WeakMap<Channel, WriteSession>();
+
+function sessionOf(chan: Channel): WriteSession {
+  let s = sessions.get(chan);
+  if (!s) {
+    const made = new WriteSession(chan.socket);
+    chan.onClose(() => made.close());
+    sessions.set(chan, made);
+    s = made;
+  }
+  return s;
+}
+
+function varint(n: number, out: number[]): void {
+  let v = n;
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+}
+
+/** The gRPC frame prefix and protobuf header of a WRITE of `len` bytes at `offset` (the data follows as is). */
+function writeHeader(offset: number, len: number): Buffer {
+  const pb: number[] = [0x08, WRITE]; // field 1 (action), varint
+  if (offset > 0) {
+    pb.push(0x28); // field 5 (offset), varint
+    varint(offset, pb);
+  }
+  pb.push(0x32); // field 6 (data), length-delimited
+  varint(len, pb);
+  const h = Buffer.allocUnsafe(5 + pb.length);
+  h[0] = 0;
+  h.writeUInt32BE(pb.length + len, 1);
+  for (let i = 0; i < pb.length; i++) h[5 + i] = pb[i] as number;
+  return h;
+}
+
+/** The codecs of the Write messages (proto.ts loads protobufjs: imported on first use only). */
+let codecs: Promise<{ req: Codec; res: Codec }> | undefined;
+function writeCodecs(): Promise<{ req: Codec; res: Codec }> {
+  codecs ??= import('./proto.js').then((m) => ({
+    req: m.codec('containerd.services.content.v1.WriteContentRequest'),
+    res: m.codec('containerd.services.content.v1.WriteContentResponse'),
+  }));
+  return codecs;
+}
+
+function frame(msg: Buffer): Buffer {
+  const h = Buffer.allocUnsafe(5);
+  h[0] = 0;
+  h.writeUInt32BE(msg.length, 1);
+  return Buffer.concat([h, msg]);
 }
 
 class StreamWriter implements ContentWriter {
-  private call: DuplexCall | undefined;
+  private stream: http2.ClientHttp2Stream | undefined;
+  private pending: Buffer = Buffer.alloc(0);
+  /** containerd's answers, kept encoded: most are WRITE acknowledgements nobody reads. */
+  private answers: Buffer[] = [];
+  private codecs: { req: Codec; res: Codec } | undefined;
+  private waiter: (() => void) | undefined;
   private failure: ContainerdError | undefined;
-  private rejectFailed: (e: ContainerdError) => void = () => {};
-  /** Rejects with the stream's failure (handled: it only takes part in races). */
-  private readonly failedP = new Promise<never>((_, reject) => {
-    this.rejectFailed = reject;
-  });
   private ended = false;
-  private endWaiters: (() => void)[] = [];
-  private committed = false;
+  /** containerd ended the stream with status OK. */
+  private finished = false;
   private _offset = 0;
   private _exists = false;
-  private statWaiter: ((m: Message) => void) | undefined;
 
   constructor(
     private readonly chan: Channel,
     private readonly ctx: CallContext,
     readonly ref: string,
     private readonly opts: WriterOptions,
-  ) {
-    this.failedP.catch(() => {});
-  }
+  ) {}
 
   get offset(): number {
     return this._offset;
@@ -55,109 +143,146 @@ class StreamWriter implements ContentWriter {
     return this._exists;
   }
 
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  private fail(code: number, message: string): void {
+    this.failure ??= fromGrpc({ code, details: message }, RPC, this.chan.address);
+    this.wake();
+  }
+
+  /** Opens the stream and asks containerd what it holds for the ref. */
   async open(): Promise<void> {
-    const call = this.chan.bidi(this.ctx, 'content', 'Write');
-    this.call = call;
-    call.on('data', (m: Message) => {
-      const action = num(m['action']);
-      if (action === STAT && this.statWaiter) {
-        const w = this.statWaiter;
-        this.statWaiter = undefined;
-        w(m);
-      } else if (action === COMMIT) {
-        this.committed = true;
+    const headers: http2.OutgoingHttpHeaders = {
+      ':method': 'POST',
+      ':path': PATH,
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'containerd-namespace': this.ctx.namespace,
+    };
+    if (this.ctx.lease) headers['containerd-lease'] = this.ctx.lease;
+    this.codecs = await writeCodecs();
+    const s = sessionOf(this.chan).connect().request(headers);
+    this.stream = s;
+    s.on('data', (chunk: Buffer) => {
+      this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+      while (this.pending.length >= 5) {
+        const len = this.pending.readUInt32BE(1);
+        if (this.pending.length < 5 + len) break;
+        this.answers.push(this.pending.subarray(5, 5 + len));
+        this.pending = this.pending.subarray(5 + len);
       }
+      // Only the last answers matter: WRITE answers are not waited for one by one.
+      if (this.answers.length > 4) this.answers.splice(0, this.answers.length - 4);
+      this.wake();
     });
-    call.on('error', (e) => this.fail(fromGrpc(e, 'content.Write', this.chan.address)));
-    call.on('status', () => this.finish());
-    call.on('end', () => this.finish());
-    const first = Promise.race([
-      new Promise<Message>((resolve) => {
-        this.statWaiter = resolve;
-      }),
-      this.failedP,
-    ]);
-    call.write({ action: STAT, ref: this.ref, total: this.opts.total, expected: this.opts.expected });
-    let stat: Message;
+    const status = (h: http2.IncomingHttpHeaders): void => {
+      const code = Number(h['grpc-status'] ?? 0);
+      if (code !== 0) this.fail(code, decodeURIComponent(String(h['grpc-message'] ?? '')));
+      else this.finished = true;
+    };
+    s.on('trailers', status);
+    // A trailers-only answer (an error right away) comes as the response headers.
+    s.on('response', (h: http2.IncomingHttpHeaders) => {
+      if (h['grpc-status'] !== undefined) status(h);
+    });
+    s.on('error', (e: Error) => this.fail(GrpcCode.UNAVAILABLE, `connection dropped: ${e.message}`));
+    s.on('close', () => {
+      // Closed with no status: containerd (or the socket) went away.
+      if (!this.finished) this.fail(GrpcCode.UNAVAILABLE, 'connection dropped before containerd answered');
+      this.ended = true;
+      this.wake();
+    });
+    s.write(frame(this.codecs.req.encode({ action: STAT, ref: this.ref, total: this.opts.total, expected: this.opts.expected })));
+    let stat: Record<string, unknown>;
     try {
-      stat = await first;
+      stat = await this.answer();
     } catch (e) {
       if (e instanceof ContainerdError && e.isAlreadyExists) {
         this._exists = true;
         this._offset = this.opts.total;
+        this.close();
         return;
       }
+      this.close();
       throw e;
     }
-    const held = num(stat['offset']);
-    this._offset = this.opts.resume === false ? 0 : held;
-    if (this._offset > this.opts.total) this._offset = 0;
+    const held = Number(stat.offset ?? 0);
+    this._offset = this.opts.resume === false || held > this.opts.total ? 0 : held;
   }
 
-  private fail(e: ContainerdError): void {
-    if (this.failure) return;
-    this.failure = e;
-    this.rejectFailed(e);
-    this.finish();
+  private async answer(): Promise<Record<string, unknown>> {
+    for (;;) {
+      const a = this.answers.shift();
+      if (a) return (this.codecs as { res: Codec }).res.decode(a);
+      if (this.failure) throw this.failure;
+      if (this.ended) throw new OcictlError('CONTAINERD', `containerd closed the write of ${this.ref} without an answer`);
+      await new Promise<void>((r) => {
+        this.waiter = r;
+      });
+    }
   }
 
-  private finish(): void {
-    if (this.ended) return;
-    this.ended = true;
-    const ws = this.endWaiters;
-    this.endWaiters = [];
-    for (const w of ws) w();
-  }
-
-  private failed(): Promise<never> {
-    return this.failedP;
-  }
-
-  /** WRITE messages for a chunk, split so that none passes containerd's 16 MiB receive limit. */
-  private messages(chunk: Buffer): Message[] {
+  private usable(chunk: Buffer): http2.ClientHttp2Stream | undefined {
+    if (this._exists || chunk.length === 0) return undefined;
+    if (this.failure) throw this.failure;
+    const s = this.stream;
+    if (!s || this.ended) throw new OcictlError('CONTAINERD', `content writer ${this.ref} is closed`);
     if (this._offset + chunk.length > this.opts.total) {
       throw new OcictlError('SIZE_MISMATCH', `content ${this.opts.expected}: more than the expected ${this.opts.total} bytes written`);
     }
-    const out: Message[] = [];
+    return s;
+  }
+
+  /** Queues WRITEs for `chunk` (split below containerd's 16 MiB limit); the last one's callback and the stream's appetite are returned. */
+  private send(s: http2.ClientHttp2Stream, chunk: Buffer, done?: (err?: Error | null) => void): boolean {
+    let more = true;
     for (let i = 0; i < chunk.length; i += MAX_MESSAGE_DATA) {
       const data = chunk.length <= MAX_MESSAGE_DATA ? chunk : chunk.subarray(i, Math.min(i + MAX_MESSAGE_DATA, chunk.length));
-      out.push({ action: WRITE, offset: this._offset, data });
+      s.write(writeHeader(this._offset, data.length));
       this._offset += data.length;
+      more = i + MAX_MESSAGE_DATA >= chunk.length && done ? s.write(data, done) : s.write(data);
     }
-    return out;
-  }
-
-  private usable(): DuplexCall | undefined {
-    if (this._exists) return undefined;
-    if (this.failure) throw this.failure;
-    if (!this.call || this.ended) throw new OcictlError('CONTAINERD', `content writer ${this.ref} is closed`);
-    return this.call;
-  }
-
-  async write(chunk: Buffer): Promise<void> {
-    const call = this.usable();
-    if (!call || chunk.length === 0) return;
-    const ms = this.messages(chunk);
-    const last = ms.pop()!;
-    for (const m of ms) call.write(m);
-    const written = new Promise<void>((resolve, reject) => {
-      call.write(last, (err: Error | null | undefined) => (err ? reject(this.failure ?? fromGrpc(err, 'content.Write', this.chan.address)) : resolve()));
-    });
-    await Promise.race([written, this.failed()]);
-  }
-
-  push(chunk: Buffer): boolean {
-    const call = this.usable();
-    if (!call || chunk.length === 0) return true;
-    let more = true;
-    for (const m of this.messages(chunk)) more = call.write(m);
     return more;
   }
 
+  write(chunk: Buffer): Promise<void> {
+    let s: http2.ClientHttp2Stream | undefined;
+    try {
+      s = this.usable(chunk);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!s) return Promise.resolve();
+    const stream = s;
+    return new Promise<void>((resolve, reject) => {
+      this.send(stream, chunk, (err) => (err ? reject(this.failure ?? err) : resolve()));
+    });
+  }
+
+  push(chunk: Buffer): boolean {
+    const s = this.usable(chunk);
+    return s ? this.send(s, chunk) : true;
+  }
+
   async ready(): Promise<void> {
-    const call = this.usable();
-    if (!call || !call.writableNeedDrain) return;
-    await Promise.race([new Promise<void>((resolve) => call.once('drain', () => resolve())), this.failed()]);
+    if (this._exists) return;
+    if (this.failure) throw this.failure;
+    const s = this.stream;
+    if (!s || this.ended || !s.writableNeedDrain) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        s.off('drain', done);
+        s.off('close', done);
+        resolve();
+      };
+      s.on('drain', done);
+      s.on('close', done);
+    });
+    if (this.failure) throw this.failure;
   }
 
   async commit(labels?: Labels): Promise<void> {
@@ -166,37 +291,35 @@ class StreamWriter implements ContentWriter {
       if (this.failure.isAlreadyExists) return;
       throw this.failure;
     }
-    const call = this.usable();
-    if (!call) return;
+    const s = this.stream;
+    if (!s || this.ended) throw new OcictlError('CONTAINERD', `content writer ${this.ref} is closed`);
     if (this._offset !== this.opts.total) {
       throw new OcictlError('SIZE_MISMATCH', `content ${this.opts.expected}: ${this._offset} of ${this.opts.total} bytes written before commit`);
     }
-    const done = new Promise<void>((resolve) => {
-      if (this.ended) resolve();
-      else this.endWaiters.push(resolve);
-    });
-    call.write({ action: COMMIT, offset: this._offset, total: this.opts.total, expected: this.opts.expected, labels: labels ?? this.opts.labels ?? {} });
-    call.end();
-    await done;
-    if (this.failure) {
-      const f = this.failure as ContainerdError;
-      if (f.isAlreadyExists) return;
-      if (f.grpcCode === GrpcCode.FAILED_PRECONDITION && /unexpected commit digest/i.test(f.message)) {
-        throw new ContainerdError('DIGEST_MISMATCH', f.message, f.grpcCode, f.rpc, { cause: f });
+    this.answers = [];
+    const req = (this.codecs as { req: Codec }).req;
+    s.write(frame(req.encode({ action: COMMIT, offset: this._offset, total: this.opts.total, expected: this.opts.expected, labels: labels ?? this.opts.labels ?? {} })));
+    s.end();
+    for (;;) {
+      let a: Record<string, unknown>;
+      try {
+        a = await this.answer();
+      } catch (e) {
+        if (!(e instanceof ContainerdError)) throw e;
+        if (e.isAlreadyExists) return;
+        if (e.isFailedPrecondition && /unexpected commit digest/i.test(e.message)) throw new ContainerdError('DIGEST_MISMATCH', e.message, e.grpcCode, e.rpc, { cause: e });
+        if (e.isFailedPrecondition && /unexpected (commit )?size/i.test(e.message)) throw new ContainerdError('SIZE_MISMATCH', e.message, e.grpcCode, e.rpc, { cause: e });
+        throw e;
       }
-      if (f.grpcCode === GrpcCode.FAILED_PRECONDITION && /unexpected commit size/i.test(f.message)) {
-        throw new ContainerdError('SIZE_MISMATCH', f.message, f.grpcCode, f.rpc, { cause: f });
-      }
-      throw f;
+      if (Number(a.action ?? 0) === COMMIT) return;
     }
-    if (!this.committed) throw new OcictlError('CONTAINERD', `containerd closed the write of ${this.ref} without confirming the commit`);
   }
 
   close(): void {
-    if (this.call && !this.ended) {
-      this.fail(new ContainerdError('CONTAINERD', `content writer ${this.ref} is closed`, GrpcCode.CANCELLED, 'content.Write'));
-      this.call.cancel();
-    }
+    if (this.stream && !this.stream.closed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+    this.ended = true;
+    this.failure ??= new ContainerdError('CONTAINERD', `content writer ${this.ref} is closed`, GrpcCode.CANCELLED, RPC);
+    this.wake();
   }
 
   async abort(): Promise<void> {
@@ -227,7 +350,7 @@ export async function abortIngest(chan: Channel, ctx: CallContext, ref: string):
       return;
     } catch (e) {
       if (e instanceof ContainerdError && e.isNotFound) return;
-      if (e instanceof ContainerdError && (e.isUnavailable || /not empty/i.test(e.message)) && attempt < 40) {
+      if (e instanceof ContainerdError && (e.isUnavailable || /not empty|locked/i.test(e.message)) && attempt < 40) {
         await new Promise((r) => setTimeout(r, 25));
         continue;
       }

@@ -62,6 +62,7 @@ export type ReadableCall = grpc.ClientReadableStream<Message>;
 export class Channel {
   readonly client: grpc.Client;
   closed = false;
+  private readonly closers: (() => void)[] = [];
   constructor(
     /** Absolute socket path. */
     readonly socket: string,
@@ -118,9 +119,15 @@ export class Channel {
     return this.client.makeBidiStreamRequest<object, Message>(m.path, m.req.encode, m.res.decode, this.metadata(ctx), {});
   }
 
+  /** Runs `fn` when the channel closes (what else was opened on its socket). */
+  onClose(fn: () => void): void {
+    this.closers.push(fn);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.client.close();
+    for (const fn of this.closers.splice(0)) fn();
   }
 }

@@ -22,14 +22,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { ContainerdClient, criSnapshotter } from '../containerd/client.js';
-import type { ImageInfo, Labels } from '../containerd/types.js';
+import type { ContentWriter, ImageInfo, Labels } from '../containerd/types.js';
 import { OcictlError, isOcictlError } from '../errors.js';
 import { type Descriptor, assertDigest } from '../oci/descriptor.js';
 import { MAX_CONFIG_BYTES, parseConfig, parseManifest } from '../oci/manifest.js';
 import { isIndexType, isManifestType } from '../oci/media-types.js';
 import { hostPlatform, platformMatches } from '../oci/platform.js';
 import { copyIntoSpace } from '../util/slabs.js';
-import { RawContentWriter, WriteSession } from './containerd-write.js';
 import type { ContentSource, ImageRecord, ImageStore, IngestOptions, IngestWriter, Lease, SetImageOptions, UnpackResult, UnpackTarget, Unpacker } from './types.js';
 
 export const LABEL_UNCOMPRESSED = 'containerd.io/uncompressed';
@@ -101,8 +100,6 @@ export class ContainerdStore implements ImageStore {
   /** The client writes go through: under the current lease when there is one. */
   private writing: ContainerdClient;
   private readonly leases: string[] = [];
-  /** The HTTP/2 session blobs are written over (see containerd-write.ts). */
-  private readonly session: WriteSession;
 
   private constructor(
     readonly client: ContainerdClient,
@@ -112,7 +109,6 @@ export class ContainerdStore implements ImageStore {
     private readonly opts: ContainerdStoreOptions,
   ) {
     this.writing = client;
-    this.session = new WriteSession(client.address);
     this.unpacker = { unpack: (t, available) => this.unpack(t, available) };
   }
 
@@ -148,7 +144,6 @@ export class ContainerdStore implements ImageStore {
   }
 
   async close(): Promise<void> {
-    this.session.close();
     this.client.close();
   }
 
@@ -181,29 +176,13 @@ export class ContainerdStore implements ImageStore {
   }
 
   /** Opens content's Write stream for a blob; a ref another writer holds is waited for. */
-  private async writer(desc: Descriptor, labels: Labels, raw = false): Promise<BlobWriter> {
+  private async writer(desc: Descriptor, labels: Labels): Promise<ContentWriter> {
     assertDigest(desc.digest);
     const ref = `ocictl-${desc.digest}`;
     const deadline = Date.now() + (this.opts.timeoutMs ?? 60_000) * 5;
     for (;;) {
       try {
-        if (!raw) {
-          const w = await this.writing.content.writer(ref, { total: desc.size, expected: desc.digest, labels });
-          return { get offset() { return w.offset; }, exists: w.exists, write: (b) => w.write(b), commit: () => w.commit(labels), close: () => w.close(), abort: () => w.abort() };
-        }
-        const w = new RawContentWriter(this.session, this.address, { namespace: this.namespace, ...(this.writing.lease ? { lease: this.writing.lease } : {}), ref, total: desc.size, expected: desc.digest });
-        await w.open();
-        return {
-          get offset() { return w.offset; },
-          exists: w.exists,
-          write: (b) => w.write(b),
-          commit: () => w.commit(labels),
-          close: () => w.close(),
-          abort: async () => {
-            w.close();
-            await this.abortRef(ref);
-          },
-        };
+        return await this.writing.content.writer(ref, { total: desc.size, expected: desc.digest, labels });
       } catch (e) {
         // Another pull is writing the same blob: wait for it (it commits, or its stream ends and the ref unlocks).
         if (!/locked|unavailable/i.test((e as Error).message) || Date.now() > deadline) throw e;
@@ -219,20 +198,7 @@ export class ContainerdStore implements ImageStore {
   }
 
   async ingest(desc: Descriptor, o?: IngestOptions): Promise<IngestWriter> {
-    return new ContainerdIngest(await this.writer(desc, this.sourceLabels(o), true), desc);
-  }
-
-  /** Drops what containerd holds for a ref (its lock is released shortly after the stream ends). */
-  private async abortRef(ref: string): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.client.content.abort(ref);
-        return;
-      } catch (e) {
-        if (attempt >= 40 || !/locked|unavailable/i.test((e as Error).message)) throw e;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    }
+    return new ContainerdIngest(await this.writer(desc, this.sourceLabels(o)), desc);
   }
 
   async put(desc: Descriptor, bytes: Buffer, o?: IngestOptions): Promise<void> {
@@ -409,16 +375,6 @@ export class ContainerdStore implements ImageStore {
   }
 }
 
-/** What a blob is written through: content's Write stream (grpc-js for small blobs, raw HTTP/2 for the bulk). */
-interface BlobWriter {
-  readonly offset: number;
-  readonly exists: boolean;
-  write(b: Buffer): Promise<void>;
-  commit(): Promise<void>;
-  close(): void;
-  abort(): Promise<void>;
-}
-
 /** Staging buffers given back after containerd's stream took them, reused by the next blob (less garbage, a flat RSS). */
 const stagePool: Buffer[] = [];
 const STAGE_POOL_MAX = 24;
@@ -449,7 +405,7 @@ class ContainerdIngest implements IngestWriter {
   private failure: unknown;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly w: BlobWriter, private readonly desc: Descriptor) {}
+  constructor(private readonly w: ContentWriter, private readonly desc: Descriptor) {}
 
   get offset(): number {
     return this.w.offset + this.fill;
