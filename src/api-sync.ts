@@ -68,6 +68,8 @@ export interface SyncSummary {
   failed: number;
   /** With dryRun: images that would be copied. */
   wouldCopy: number;
+  /** With dryRun and referrers: referrers (of every image, recursively) a run would copy, and those the destination has. */
+  referrerPlan?: { wouldCopy: number; there: number };
   images: SyncedImage[];
 }
 
@@ -122,6 +124,7 @@ export async function sync(plan: string | SyncPlan, destination: string, o: Sync
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
     const count = (s: SyncedImage['state']): number => images.filter((i) => i.state === s).length;
+    const planned = images.flatMap((i) => i.plannedReferrers ?? []);
     return {
       plan: p.file,
       destination,
@@ -132,6 +135,7 @@ export async function sync(plan: string | SyncPlan, destination: string, o: Sync
       skipped: count('skipped'),
       failed: count('failed'),
       wouldCopy: count('would-copy'),
+      ...(o.dryRun && o.referrers ? { referrerPlan: { wouldCopy: planned.filter((r) => !r.there).length, there: planned.filter((r) => r.there).length } } : {}),
       images,
     };
   } finally {

@@ -254,6 +254,7 @@ test('sync --dry-run --referrers lists the referrers of the index and of each pl
   const planned = json.images[0]?.plannedReferrers ?? [];
   assert.deepEqual(planned.map((p) => [p.digest, p.subject, p.tag ?? p.artifactType ?? '']).sort(), multiReferrers().sort());
   assert.ok(planned.every((p) => !p.there));
+  assert.deepEqual(json.referrerPlan, { wouldCopy: 5, there: 0 });
   assert.match(stdout, /^1 images: 1 would be copied, 0 up to date, 0 failed; referrers: 5 would be copied, 0 there$/m);
   assert.ok(stderr.includes(`would copy referrer ${amdSbom.digest} ${SPDX} (of ${amd64.digest})`), stderr);
   assert.ok(stderr.includes(`would copy referrer ${armSig.digest} tag ${sigTag(arm64)} (of ${arm64.digest})`), stderr);

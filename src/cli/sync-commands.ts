@@ -98,8 +98,7 @@ function addSync(program: Command): void {
       else {
         const shardText = s.shard ? ` (shard ${s.shard.index}/${s.shard.count} of ${s.planned})` : '';
         const counts = o.dryRun ? `${s.wouldCopy} would be copied, ${s.skipped} up to date, ${s.failed} failed` : `${s.copied} copied, ${s.skipped} up to date, ${s.failed} failed`;
-        const planned = s.images.flatMap((i) => i.plannedReferrers ?? []);
-        const refText = o.dryRun && o.referrers ? `; referrers: ${planned.filter((p) => !p.there).length} would be copied, ${planned.filter((p) => p.there).length} there` : '';
+        const refText = s.referrerPlan ? `; referrers: ${s.referrerPlan.wouldCopy} would be copied, ${s.referrerPlan.there} there` : '';
         process.stdout.write(`${s.selected} images${shardText}: ${counts}${refText}\n`);
         for (const i of s.images) if (i.state === 'failed') process.stdout.write(`failed: ${i.source}: ${i.reason ?? ''}\n`);
       }
