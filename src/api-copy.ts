@@ -22,7 +22,7 @@ import type { ImageStore } from './store/types.js';
 import { type ArchiveFormat, ArchiveDestination, openArchive } from './image/archive.js';
 import { type BlobCounts, type CopiedImage, copyImage } from './image/copy.js';
 import type { ImageDestination, SourceImage } from './image/endpoint.js';
-import { copyReferrers } from './image/referrers.js';
+import { copyImageReferrers } from './image/image-referrers.js';
 import { type RemoteImageInspect, type RemotePlatformImage, deleteRemoteImage, inspectRemoteImage, manifestFor } from './image/remote.js';
 import type { PlatformChoice } from './image/select.js';
 import { StoreDestination, StoreSource } from './image/store-endpoint.js';
@@ -45,7 +45,10 @@ export interface CopyOptions extends CommonOptions, PlatformChoice {
   outputStream?: Writable;
   /** A store destination (containerd): keep the image from kubelet's image GC (`io.cri-containerd.pinned`). */
   pin?: boolean;
-  /** Also copy what refers to the image (signatures, SBOMs, attestations), recursively; registry to registry. */
+  /**
+   * Also copy what refers to the image (signatures, SBOMs, attestations), recursively; registry to registry.
+   * For a multi-platform index, the referrers of each platform manifest copied go too (`cosign sign --recursive`).
+   */
   referrers?: boolean;
 }
 
@@ -136,7 +139,8 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
         destination = await openDestination(d, dstCtx, o.outputStream);
         const done = await copyImage(source, list[0] as SourceImage, destination, copyOpts);
         if (o.referrers && s.transport === 'registry' && d.transport === 'registry') {
-          done.referrers = await copyReferrers(srcCtx.client(), s.ref, dstCtx.client(), d.ref, done.sourceDigest, copyOpts);
+          // The image's referrers and those of each platform manifest the copy took.
+          done.referrers = await copyImageReferrers(srcCtx.client(), s.ref, dstCtx.client(), d.ref, done.sourceDigest, done.manifests, copyOpts);
         }
         images.push(done);
         ok = true;

@@ -7,6 +7,9 @@
  * import { sync } from 'ocictl';
  * const s = await sync('plan.yaml', 'harbor.example.com/prod', { shard: '2/3', jobs: 4, referrers: true });
  * console.log(s.copied, s.skipped, s.failed); // image counts; s.images has each with its reason
+ *
+ * const plan = await sync('plan.yaml', 'harbor.example.com/prod', { dryRun: true, referrers: true });
+ * for (const i of plan.images) console.log(i.destination, i.plannedReferrers); // what would go, nothing written
  * ```
  */
 import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
@@ -16,7 +19,10 @@ import { ChainCredentials, StaticCredentials } from './auth/credentials.js';
 import { type ClientOptions, createClient, withClient } from './api.js';
 import { OcictlError } from './errors.js';
 import type { ProgressListener } from './image/events.js';
-import { type Referrer, referrerTree } from './image/referrers.js';
+import { type PlannedReferrer, platformManifests } from './image/image-referrers.js';
+import { type Referrer, type ReferrerCopyCounts, referrerTree } from './image/referrers.js';
+import { isIndexType } from './oci/media-types.js';
+import { formatPlatform } from './oci/platform.js';
 import { type Reference, parseReference } from './reference/reference.js';
 import type { RegistryClient } from './registry/client.js';
 import { type PlanRegistry, type SyncPlan, readPlan } from './sync/plan.js';
@@ -36,7 +42,11 @@ export interface SyncOptions extends Omit<ClientOptions, 'client'> {
   concurrency?: number;
   /** Only say what would be copied. */
   dryRun?: boolean;
-  /** Copy signatures, SBOMs and attestations (OCI referrers and cosign tags) too. */
+  /**
+   * Copy signatures, SBOMs and attestations (OCI referrers and cosign tags) too, recursively: those of each
+   * image and, for a multi-platform index, of each platform manifest. With `dryRun`, each image's
+   * `plannedReferrers` lists them instead (nothing is written).
+   */
   referrers?: boolean;
   /** Options for the destination registry only, over the common ones. */
   destinationOptions?: ClientOptions;
@@ -58,6 +68,8 @@ export interface SyncSummary {
   failed: number;
   /** With dryRun: images that would be copied. */
   wouldCopy: number;
+  /** With dryRun and referrers: referrers (of every image, recursively) a run would copy, and those the destination has. */
+  referrerPlan?: { wouldCopy: number; there: number };
   images: SyncedImage[];
 }
 
@@ -112,6 +124,7 @@ export async function sync(plan: string | SyncPlan, destination: string, o: Sync
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     });
     const count = (s: SyncedImage['state']): number => images.filter((i) => i.state === s).length;
+    const planned = images.flatMap((i) => i.plannedReferrers ?? []);
     return {
       plan: p.file,
       destination,
@@ -122,6 +135,7 @@ export async function sync(plan: string | SyncPlan, destination: string, o: Sync
       skipped: count('skipped'),
       failed: count('failed'),
       wouldCopy: count('would-copy'),
+      ...(o.dryRun && o.referrers ? { referrerPlan: { wouldCopy: planned.filter((r) => !r.there).length, there: planned.filter((r) => r.there).length } } : {}),
       images,
     };
   } finally {
@@ -135,17 +149,54 @@ export interface ReferrersListing {
   digest: string;
   /** Direct referrers, each with its own referrers. */
   referrers: Referrer[];
+  /** With `allPlatforms` or `platforms`, for an index: each platform manifest chosen, with its referrers. */
+  platforms?: PlatformReferrers[];
 }
 
-/** What refers to an image (signatures, SBOMs, attestations), recursively, as `oras discover` shows it. */
-export async function listReferrers(ref: string | Reference, o: ClientOptions = {}): Promise<ReferrersListing> {
+/** A platform manifest of an index and what refers to it. */
+export interface PlatformReferrers {
+  digest: string;
+  mediaType: string;
+  /** `os/arch[/variant]`, when the index gives it. */
+  platform?: string;
+  referrers: Referrer[];
+}
+
+export interface ListReferrersOptions extends ClientOptions {
+  /** For an index, also list the referrers of every platform manifest (`cosign sign --recursive` signs each). */
+  allPlatforms?: boolean;
+  /** For an index, also list the referrers of these platforms' manifests (`os/arch[/variant]`). */
+  platforms?: string[];
+}
+
+/**
+ * What refers to an image (signatures, SBOMs, attestations), recursively, as
+ * `oras discover` shows it. With `allPlatforms` or `platforms`, an index's
+ * platform manifests are listed too, each with its referrers (`platforms`
+ * stays absent when neither is given or the image is not an index).
+ */
+export async function listReferrers(ref: string | Reference, o: ListReferrersOptions = {}): Promise<ReferrersListing> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
-  return withClient(o, async (c) => {
+  const { allPlatforms, platforms: chosen, ...client } = o;
+  return withClient(client, async (c) => {
     const d = await c.resolve(r);
-    return { reference: r.toString(), digest: d.digest, referrers: await referrerTree(c, r, d.digest) };
+    const listing: ReferrersListing = { reference: r.toString(), digest: d.digest, referrers: await referrerTree(c, r, d.digest) };
+    if ((allPlatforms || chosen?.length) && isIndexType(d.mediaType)) {
+      const children = await platformManifests(c, r, d.digest, allPlatforms ? { allPlatforms: true } : { platforms: chosen ?? [] });
+      listing.platforms = [];
+      for (const p of children) {
+        listing.platforms.push({
+          digest: p.digest,
+          mediaType: p.mediaType,
+          ...(p.platform ? { platform: formatPlatform(p.platform) } : {}),
+          referrers: await referrerTree(c, r, p.digest),
+        });
+      }
+    }
+    return listing;
   });
 }
 
-export type { Referrer, SyncEvent, SyncedImage, SyncPlan, Shard };
+export type { PlannedReferrer, Referrer, ReferrerCopyCounts, SyncEvent, SyncedImage, SyncPlan, Shard };
 export { parsePlan, readPlan } from './sync/plan.js';
 export { parseShard, shardOf } from './sync/shard.js';

@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildImage, skopeoPush } from '../fixtures/images.js';
+import { buildImage, buildMultiPlatformImage, skopeoPush } from '../fixtures/images.js';
 import { startFaultProxy, type FaultProxy } from '../fixtures/fault-proxy.js';
 import { tmpDir } from '../fixtures/proc.js';
 import { startRegistry, type RunningRegistry } from '../fixtures/registry.js';
 import { listReferrers, type SyncSummary } from '../src/index.js';
 import { type OcictlEnv, ocictl, ocictlOk } from './copy-support.js';
-import { digestOf, getManifest, putBlob, putManifest } from './sync-support.js';
+import { digestOf, getManifest, putBlob, putManifest, snapshot } from './sync-support.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -31,6 +31,16 @@ let sbom: Desc;
 let sig: Desc;
 let cosignSig: Desc;
 let other: Desc;
+// The multi-platform image, signed as `cosign sign --recursive` does, with an SBOM on its amd64 manifest.
+let dstProxy: FaultProxy;
+let index: Desc;
+let amd64: Desc;
+let arm64: Desc;
+let indexSig: Desc;
+let amdSig: Desc;
+let armSig: Desc;
+let amdSbom: Desc;
+let amdSbomSig: Desc;
 const hex = (d: string): string => d.slice('sha256:'.length);
 
 async function artifact(registry: string, repo: string, artifactType: string, content: string, subject: Desc, annotations: Record<string, string>): Promise<Desc> {
@@ -51,6 +61,23 @@ async function fallbackIndex(registry: string, repo: string, subject: string, ma
   await putManifest(registry, repo, { schemaVersion: 2, mediaType: OCI_INDEX, manifests }, `sha256-${hex(subject)}`);
 }
 
+/** A cosign signature as `cosign sign` stores it: a manifest tagged `sha256-<hex>.sig` for the signed digest. */
+async function cosignSignature(registry: string, repo: string, signed: string): Promise<Desc> {
+  const cfg = await putBlob(registry, repo, '{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}');
+  const payload = await putBlob(registry, repo, JSON.stringify({ critical: { image: { 'docker-manifest-digest': signed }, type: 'cosign container image signature' } }));
+  return putManifest(
+    registry,
+    repo,
+    {
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', ...payload, annotations: { 'dev.cosignproject.cosign/signature': 'MEQCIB...' } }],
+    },
+    `sha256-${hex(signed)}.sig`,
+  );
+}
+
 before(async () => {
   work = await tmpDir('ocitest-referrers');
   [src, dst] = await Promise.all([startRegistry(), startRegistry()]);
@@ -66,26 +93,30 @@ before(async () => {
   sig = await artifact(src.host, 'lidabai/signed', BUNDLE, '{"mediaType":"bundle","signature":"MEUCIQ..."}', sbom, { 'dev.sigstore.bundle.predicateType': 'signature' });
   await fallbackIndex(src.host, 'lidabai/signed', sbom.digest, [{ ...sig, artifactType: BUNDLE }]);
   // cosign's own scheme: a tag named for the image digest.
-  const cfg = await putBlob(src.host, 'lidabai/signed', '{"architecture":"","os":"","config":{},"rootfs":{"type":"layers","diff_ids":[]}}');
-  const payload = await putBlob(src.host, 'lidabai/signed', JSON.stringify({ critical: { image: { 'docker-manifest-digest': image.digest }, type: 'cosign container image signature' } }));
-  cosignSig = await putManifest(
-    src.host,
-    'lidabai/signed',
-    {
-      schemaVersion: 2,
-      mediaType: OCI_MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
-      layers: [{ mediaType: 'application/vnd.dev.cosign.simplesigning.v1+json', ...payload, annotations: { 'dev.cosignproject.cosign/signature': 'MEQCIB...' } }],
-    },
-    `sha256-${hex(image.digest)}.sig`,
-  );
+  cosignSig = await cosignSignature(src.host, 'lidabai/signed', image.digest);
   // The destination already has another referrer of the image in its fallback index: it must stay.
   other = await artifact(dst.host, 'prod/signed', 'application/vnd.example.scan+json', '{"scan":"clean"}', image, { 'org.example.kind': 'scan' });
   await fallbackIndex(dst.host, 'prod/signed', image.digest, [{ ...other, artifactType: 'application/vnd.example.scan+json' }]);
+
+  // A multi-platform image: cosign signs the index and each platform manifest (`sign --recursive`); an SBOM
+  // (signed in turn) is attached to the amd64 manifest through the tag schema. A proxy in front of the
+  // destination counts what a dry run sends there.
+  dstProxy = await startFaultProxy({ target: dst.url });
+  const multi = await buildMultiPlatformImage(layout, 'multi', ['linux/amd64', 'linux/arm64'], { layers: [{ size: 30_000, seed: 11 }] });
+  await skopeoPush(layout, 'multi', `docker://${src.host}/lidabai/multi:1.0`, ['--all', '--preserve-digests', '--dest-tls-verify=false']);
+  index = { mediaType: multi.indexMediaType, digest: multi.indexDigest, size: multi.indexSize };
+  [amd64, arm64] = multi.children.map((c) => ({ mediaType: c.manifestMediaType, digest: c.manifestDigest, size: c.manifestSize })) as [Desc, Desc];
+  indexSig = await cosignSignature(src.host, 'lidabai/multi', index.digest);
+  amdSig = await cosignSignature(src.host, 'lidabai/multi', amd64.digest);
+  armSig = await cosignSignature(src.host, 'lidabai/multi', arm64.digest);
+  amdSbom = await artifact(src.host, 'lidabai/multi', SPDX, '{"spdxVersion":"SPDX-2.3","name":"multi-amd64"}', amd64, { 'org.opencontainers.image.created': '2024-01-02T00:00:00Z' });
+  await fallbackIndex(src.host, 'lidabai/multi', amd64.digest, [{ ...amdSbom, artifactType: SPDX }]);
+  amdSbomSig = await artifact(src.host, 'lidabai/multi', BUNDLE, '{"mediaType":"bundle","signature":"MEYCIQ-amd64-sbom"}', amdSbom, { 'dev.sigstore.bundle.predicateType': 'signature' });
+  await fallbackIndex(src.host, 'lidabai/multi', amdSbom.digest, [{ ...amdSbomSig, artifactType: BUNDLE }]);
 });
 
 after(async () => {
-  await proxy?.stop();
+  await Promise.all([proxy?.stop(), dstProxy?.stop()]);
   await Promise.all([src?.stop(), dst?.stop()]);
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -183,4 +214,121 @@ test('a source with the referrers API (Harbor >= 2.8) is read through it', async
   } finally {
     proxy.clearRules();
   }
+});
+
+// --- referrers of the platform manifests of a multi-platform image, and what a dry run lists ---
+
+const sigTag = (d: Desc): string => `sha256-${hex(d.digest)}.sig`;
+
+/** [digest, subject, tag or artifactType] of every referrer of the multi-platform image. */
+function multiReferrers(): [string, string, string][] {
+  return [
+    [indexSig.digest, index.digest, sigTag(index)],
+    [amdSig.digest, amd64.digest, sigTag(amd64)],
+    [armSig.digest, arm64.digest, sigTag(arm64)],
+    [amdSbom.digest, amd64.digest, SPDX],
+    [amdSbomSig.digest, amdSbom.digest, BUNDLE],
+  ];
+}
+
+async function multiPlan(): Promise<string> {
+  const plan = path.join(work, 'multi-plan.yaml');
+  await writeFile(plan, `${src.host}:\n  images:\n    lidabai/multi: ["1.0"]\n`);
+  return plan;
+}
+
+/** The dry run, in JSON and in text, through the proxy in front of the destination: it must only read there. */
+async function dryRun(plan: string, prefix: string): Promise<{ json: SyncSummary; stdout: string; stderr: string }> {
+  dstProxy.resetLog();
+  const json = JSON.parse((await ocictlOk(env, ['sync', '--dry-run', '--referrers', plan, `${dstProxy.host}/${prefix}`, '--format', 'json'])).stdout) as SyncSummary;
+  const text = await ocictlOk(env, ['sync', '--dry-run', '--referrers', plan, `${dstProxy.host}/${prefix}`]);
+  assert.ok(dstProxy.log.some((e) => e.method === 'HEAD' && e.path.includes('/manifests/')), 'the dry run did not look at the destination');
+  assert.deepEqual(dstProxy.log.filter((e) => e.method !== 'GET' && e.method !== 'HEAD'), [], 'the dry run wrote to the destination');
+  return { json, stdout: text.stdout, stderr: text.stderr };
+}
+
+test('sync --dry-run --referrers lists the referrers of the index and of each platform manifest, and writes nothing', async () => {
+  const plan = await multiPlan();
+  const { json, stdout, stderr } = await dryRun(plan, 'dryref');
+  assert.equal(json.wouldCopy, 1);
+  const planned = json.images[0]?.plannedReferrers ?? [];
+  assert.deepEqual(planned.map((p) => [p.digest, p.subject, p.tag ?? p.artifactType ?? '']).sort(), multiReferrers().sort());
+  assert.ok(planned.every((p) => !p.there));
+  assert.deepEqual(json.referrerPlan, { wouldCopy: 5, there: 0 });
+  assert.match(stdout, /^1 images: 1 would be copied, 0 up to date, 0 failed; referrers: 5 would be copied, 0 there$/m);
+  assert.ok(stderr.includes(`would copy referrer ${amdSbom.digest} ${SPDX} (of ${amd64.digest})`), stderr);
+  assert.ok(stderr.includes(`would copy referrer ${armSig.digest} tag ${sigTag(arm64)} (of ${arm64.digest})`), stderr);
+  assert.ok(stderr.includes(`would copy referrer ${amdSbomSig.digest} ${BUNDLE} (of ${amdSbom.digest})`), stderr);
+  assert.deepEqual(await snapshot(dst.host, 'dryref'), {});
+});
+
+test('sync --referrers carries the referrers of each platform manifest; then a dry run finds them all there', async () => {
+  const plan = await multiPlan();
+  const s = JSON.parse((await ocictlOk(env, ['sync', '--referrers', plan, `${dst.host}/multi`, '--format', 'json'])).stdout) as SyncSummary;
+  assert.equal(s.copied, 1, JSON.stringify(s.images));
+  // Five manifests; tag-schema indexes for the amd64 manifest and for its SBOM (the index has only a cosign tag).
+  assert.deepEqual({ ...s.images[0]?.referrers, blobs: 0 }, { copied: 5, existing: 0, indexesUpdated: 2, blobs: 0 });
+  assert.equal(digestOf((await getManifest(dst.host, 'multi/multi', '1.0'))!), index.digest);
+  for (const [signed, signature] of [[index, indexSig], [amd64, amdSig], [arm64, armSig]] as const) {
+    assert.equal(digestOf((await getManifest(dst.host, 'multi/multi', sigTag(signed)))!), signature.digest);
+  }
+  for (const d of [amdSbom, amdSbomSig]) {
+    const theirs = await getManifest(src.host, 'lidabai/multi', d.digest);
+    const ours = await getManifest(dst.host, 'multi/multi', d.digest);
+    assert.ok(ours && theirs && ours.equals(theirs), `${d.digest} not carried byte for byte`);
+  }
+  assert.deepEqual((await indexAt(dst.host, 'multi/multi', amd64.digest)).manifests.map((m) => [m.digest, m.artifactType]), [[amdSbom.digest, SPDX]]);
+  assert.deepEqual((await indexAt(dst.host, 'multi/multi', amdSbom.digest)).manifests.map((m) => [m.digest, m.artifactType]), [[amdSbomSig.digest, BUNDLE]]);
+  assert.equal(await getManifest(dst.host, 'multi/multi', `sha256-${hex(index.digest)}`), undefined);
+
+  // Up to date: the dry run lists each as there; a real re-run finds them all (the platform manifests read from the source's index).
+  const { json, stdout } = await dryRun(plan, 'multi');
+  assert.equal(json.skipped, 1);
+  assert.deepEqual(json.images[0]?.plannedReferrers?.map((p) => [p.digest, p.there]).sort(), multiReferrers().map(([d]) => [d, true]).sort());
+  assert.match(stdout, /; referrers: 0 would be copied, 5 there$/m);
+  const again = JSON.parse((await ocictlOk(env, ['sync', '--referrers', plan, `${dst.host}/multi`, '--format', 'json'])).stdout) as SyncSummary;
+  assert.equal(again.skipped, 1);
+  assert.deepEqual(again.images[0]?.referrers, { copied: 0, existing: 5, indexesUpdated: 0, blobs: 0 });
+});
+
+test('copy --referrers takes the referrers of the platform manifests it copied, and only those', async () => {
+  const all = await ocictlOk(env, ['copy', '--referrers', `${src.host}/lidabai/multi:1.0`, `${dst.host}/copied/multi:1.0`]);
+  assert.match(all.stderr, /referrers: 5 copied, 0 already there, 2 referrers indexes updated/);
+  assert.equal(digestOf((await getManifest(dst.host, 'copied/multi', sigTag(arm64)))!), armSig.digest);
+  assert.ok(await getManifest(dst.host, 'copied/multi', amdSbomSig.digest));
+
+  await ocictlOk(env, ['copy', '--referrers', '--platform', 'linux/arm64', `${src.host}/lidabai/multi:1.0`, `${dst.host}/armonly/multi:1.0`]);
+  assert.equal(digestOf((await getManifest(dst.host, 'armonly/multi', '1.0'))!), arm64.digest);
+  assert.equal(digestOf((await getManifest(dst.host, 'armonly/multi', sigTag(arm64)))!), armSig.digest);
+  assert.equal(await getManifest(dst.host, 'armonly/multi', sigTag(amd64)), undefined);
+  assert.equal(await getManifest(dst.host, 'armonly/multi', amdSbom.digest), undefined);
+  assert.equal(await getManifest(dst.host, 'armonly/multi', `sha256-${hex(amd64.digest)}`), undefined);
+});
+
+test('ocictl referrers --all-platforms / --platform list the platform manifests\' referrers; the default is the index\'s alone', async () => {
+  const ref = `${src.host}/lidabai/multi:1.0`;
+  const plain = await ocictlOk(env, ['referrers', ref]);
+  assert.deepEqual(plain.stdout.trimEnd().split('\n'), [`${src.host}/lidabai/multi@${index.digest}`, `└── cosign signature  ${indexSig.digest}  (tag ${sigTag(index)})`]);
+  assert.equal('platforms' in (JSON.parse((await ocictlOk(env, ['referrers', ref, '--format', 'json'])).stdout) as object), false);
+
+  const lib = await listReferrers(ref, { dockerConfig: path.join(work, 'none', 'config.json'), allPlatforms: true });
+  assert.deepEqual(lib.referrers.map((r) => r.digest), [indexSig.digest]);
+  assert.deepEqual(
+    lib.platforms?.map((p) => [p.digest, p.platform, p.referrers.map((r) => [r.digest, r.referrers.map((x) => x.digest)])]),
+    [
+      [amd64.digest, 'linux/amd64', [[amdSbom.digest, [amdSbomSig.digest]], [amdSig.digest, []]]],
+      [arm64.digest, 'linux/arm64', [[armSig.digest, []]]],
+    ],
+  );
+
+  const text = (await ocictlOk(env, ['referrers', '--all-platforms', ref])).stdout.trimEnd().split('\n');
+  const at = text.indexOf(`${src.host}/lidabai/multi@${amd64.digest}  (linux/amd64)`);
+  assert.ok(at > 0, text.join('\n'));
+  assert.equal(text[at + 1], `├── ${SPDX}  ${amdSbom.digest}`);
+  assert.equal(text[at + 2], `│   └── ${BUNDLE}  ${amdSbomSig.digest}`);
+  assert.equal(text[at + 3], `└── cosign signature  ${amdSig.digest}  (tag ${sigTag(amd64)})`);
+  assert.equal(text[at + 4], `${src.host}/lidabai/multi@${arm64.digest}  (linux/arm64)`);
+
+  const one = JSON.parse((await ocictlOk(env, ['referrers', '--platform', 'linux/arm64', ref, '--format', 'json'])).stdout) as { platforms: { digest: string }[] };
+  assert.deepEqual(one.platforms.map((p) => p.digest), [arm64.digest]);
 });

@@ -28,8 +28,8 @@ function addSync(program: Command): void {
     .option('--shard <i/n>', 'this job\'s part of the plan (1 ≤ i ≤ n), by a stable hash of repository and tag')
     .option('-j, --jobs <n>', 'images copied at once', '8')
     .option('--max-concurrent <n>', 'blobs copied at once per image', '6')
-    .option('--dry-run', 'list what would be copied; copy nothing')
-    .option('--referrers', 'also copy signatures, SBOMs and attestations (OCI referrers, cosign tags), recursively')
+    .option('--dry-run', 'list what would be copied (with --referrers, the referrers too); copy nothing')
+    .option('--referrers', 'also copy signatures, SBOMs and attestations (OCI referrers, cosign tags) of each image and of its platform manifests, recursively')
     .option('--dest-creds <user:password>', 'credentials for the destination registry')
     .option('--dest-insecure', 'destination: skip TLS verification, fall back to plain HTTP')
     .option('--dest-hosts-dir <dir>', 'destination: hosts directory; repeatable', collect)
@@ -88,13 +88,18 @@ function addSync(program: Command): void {
           } else if (i.state === 'skipped') line(`${n} up to date ${i.destination} ${i.digest ?? ''}${refs ? ` (${refs.slice(2)})` : ''}`);
           else if (i.state === 'would-copy') line(`${n} would copy ${i.source} -> ${i.destination}${i.reason ? ` (${i.reason})` : ''}`);
           else line(`${n} FAILED ${i.source}${i.destination ? ` -> ${i.destination}` : ''}: ${i.reason ?? 'unknown error'}`);
+          for (const p of i.plannedReferrers ?? []) {
+            const what = p.tag ? `tag ${p.tag}` : (p.artifactType ?? p.mediaType);
+            line(`    ${p.there ? 'referrer there' : 'would copy referrer'} ${p.digest} ${what} (of ${p.subject})`);
+          }
         },
       });
       if (o.format === 'json') printJson(s);
       else {
         const shardText = s.shard ? ` (shard ${s.shard.index}/${s.shard.count} of ${s.planned})` : '';
         const counts = o.dryRun ? `${s.wouldCopy} would be copied, ${s.skipped} up to date, ${s.failed} failed` : `${s.copied} copied, ${s.skipped} up to date, ${s.failed} failed`;
-        process.stdout.write(`${s.selected} images${shardText}: ${counts}\n`);
+        const refText = s.referrerPlan ? `; referrers: ${s.referrerPlan.wouldCopy} would be copied, ${s.referrerPlan.there} there` : '';
+        process.stdout.write(`${s.selected} images${shardText}: ${counts}${refText}\n`);
         for (const i of s.images) if (i.state === 'failed') process.stdout.write(`failed: ${i.source}: ${i.reason ?? ''}\n`);
       }
       if (s.failed > 0) process.exitCode = 1;
@@ -106,13 +111,19 @@ function addReferrers(program: Command): void {
     .command('referrers')
     .description('list what refers to an image (signatures, SBOMs, attestations): OCI referrers and cosign tags, recursively')
     .argument('<image>', 'image reference')
+    .option('--all-platforms', 'for a multi-platform index, also list the referrers of each platform manifest')
+    .option('--platform <platform>', 'for a multi-platform index, also list the referrers of this platform\'s manifest (os/arch[/variant]); repeatable', collect)
     .addOption(formatOption())
     .action(async function (this: Command, image: string) {
-      const o = this.opts<{ format: string }>();
+      const o = this.opts<{ format: string; allPlatforms?: boolean; platform?: string[] }>();
       const { parseReference } = await import('../reference/reference.js');
       const { listReferrers } = await import('../api-sync.js');
       const ref = parseReference(image.replace(/^docker:\/\//, ''));
-      const r = await listReferrers(ref, commonOptions(this, [ref.registry]));
+      const r = await listReferrers(ref, {
+        ...commonOptions(this, [ref.registry]),
+        ...(o.allPlatforms ? { allPlatforms: true } : {}),
+        ...(o.platform?.length ? { platforms: o.platform } : {}),
+      });
       if (o.format === 'json') {
         printJson(r);
         return;
@@ -129,6 +140,10 @@ function addReferrers(program: Command): void {
         });
       };
       walk(r.referrers, '');
+      for (const p of r.platforms ?? []) {
+        process.stdout.write(`${ref.name}@${p.digest}${p.platform ? `  (${p.platform})` : ''}\n`);
+        walk(p.referrers, '');
+      }
     } as Action);
 }
 

@@ -3,13 +3,17 @@
  * multi-platform indexes whole, blobs streamed, mounts within a registry),
  * `jobs` images at once. An image whose digest the destination already has
  * under that tag costs two manifest HEADs and nothing else. A failing image is
- * recorded with its reason and the rest go on.
+ * recorded with its reason and the rest go on. With referrers, those of the
+ * image and of each of its platform manifests go too; with dryRun they are
+ * listed, not copied.
  */
 import pLimit from 'p-limit';
 import { OcictlError } from '../errors.js';
 import { copyImage } from '../image/copy.js';
 import type { ProgressListener } from '../image/events.js';
-import { type ReferrerCopyCounts, copyReferrers } from '../image/referrers.js';
+import { type PlannedReferrer, type PlatformManifest, copyImageReferrers, planImageReferrers, platformManifests } from '../image/image-referrers.js';
+import type { ReferrerCopyCounts } from '../image/referrers.js';
+import { isIndexType } from '../oci/media-types.js';
 import { RegistryDestination, RegistrySource } from '../image/registry-endpoint.js';
 import type { RegistryClient } from '../registry/client.js';
 import { BlobLedger } from './ledger.js';
@@ -30,6 +34,8 @@ export interface SyncedImage {
   code?: string;
   blobs?: { copied: number; mounted: number; existing: number; bytes: number };
   referrers?: ReferrerCopyCounts;
+  /** With dryRun and referrers: the referrers a copy would carry (of the image and of each platform manifest), recursively; `there` marks those the destination has. */
+  plannedReferrers?: PlannedReferrer[];
 }
 
 export interface SyncEvent {
@@ -64,19 +70,23 @@ async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient,
   if (!at) throw new OcictlError('NOT_FOUND', `${item.source} does not exist`, { hint: 'check the tag in the plan' });
   const srcRepo = item.source.withDigest(at.digest);
   const dstRepo = item.destination.withDigest(at.digest);
-  const referrers = async (): Promise<ReferrerCopyCounts | undefined> =>
+  // Referrers go with the top digest and, for an index, with each platform manifest copied (all of them: sync copies indexes whole).
+  const platforms = async (copied?: PlatformManifest[]): Promise<PlatformManifest[]> => copied ?? (isIndexType(at.mediaType) ? platformManifests(src, srcRepo, at.digest) : []);
+  const referrers = async (copied?: PlatformManifest[]): Promise<ReferrerCopyCounts | undefined> =>
     o.referrers && !o.dryRun
-      ? copyReferrers(src, srcRepo, dst, dstRepo, at.digest, {
+      ? copyImageReferrers(src, srcRepo, dst, dstRepo, at.digest, await platforms(copied), {
           wrapDestination: (d, repository) => ledger.wrap(d, repository),
           ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
           ...(o.onProgress ? { onProgress: o.onProgress } : {}),
         })
       : undefined;
+  const planned = async (): Promise<{ plannedReferrers?: PlannedReferrer[] }> =>
+    o.referrers && o.dryRun ? { plannedReferrers: await planImageReferrers(src, srcRepo, dst, dstRepo, at.digest, await platforms()) } : {};
   if (there?.digest === at.digest) {
     const r = await referrers();
-    return { ...base, state: 'skipped', digest: at.digest, reason: 'the destination has this digest', ...(r ? { referrers: r } : {}) };
+    return { ...base, state: 'skipped', digest: at.digest, reason: 'the destination has this digest', ...(r ? { referrers: r } : {}), ...(await planned()) };
   }
-  if (o.dryRun) return { ...base, state: 'would-copy', digest: at.digest, ...(there ? { reason: `the destination has ${there.digest}` } : {}) };
+  if (o.dryRun) return { ...base, state: 'would-copy', digest: at.digest, ...(there ? { reason: `the destination has ${there.digest}` } : {}), ...(await planned()) };
   const source = new RegistrySource(src, item.source);
   const [image] = await source.images();
   if (!image) throw new OcictlError('NOT_FOUND', `${item.source} names no image`);
@@ -86,7 +96,7 @@ async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient,
     ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
-  const r = await referrers();
+  const r = await referrers(copied.manifests);
   return { ...base, state: 'copied', digest: copied.digest, blobs: copied.blobs, ...(r ? { referrers: r } : {}) };
 }
 
