@@ -139,8 +139,12 @@ export async function copy(src: string | ImageLocation, dst: string | ImageLocat
         destination = await openDestination(d, dstCtx, o.outputStream);
         const done = await copyImage(source, list[0] as SourceImage, destination, copyOpts);
         if (o.referrers && s.transport === 'registry' && d.transport === 'registry') {
-          // The image's referrers and those of each platform manifest the copy took.
-          done.referrers = await copyImageReferrers(srcCtx.client(), s.ref, dstCtx.client(), d.ref, done.sourceDigest, done.manifests, copyOpts);
+          // The image's referrers and those of each platform manifest the copy took. With a
+          // platform selection the source's index did not arrive: its referrers (signatures of
+          // that index) would name a subject the destination lacks, so only the platform
+          // manifests' go.
+          const top = done.digest === done.sourceDigest ? done.sourceDigest : undefined;
+          done.referrers = await copyImageReferrers(srcCtx.client(), s.ref, dstCtx.client(), d.ref, top, done.manifests, copyOpts);
         }
         images.push(done);
         ok = true;

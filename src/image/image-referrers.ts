@@ -33,9 +33,9 @@ export async function platformManifests(client: RegistryClient, repo: Reference,
   return out;
 }
 
-/** The subjects whose referrers go with an image: its top digest, then each platform manifest's, each once. */
-export function referrerSubjects(top: string, platforms: readonly PlatformManifest[]): string[] {
-  return [...new Set([top, ...platforms.map((p) => p.digest)])];
+/** The subjects whose referrers go with an image: its top digest (when it is one of them), then each platform manifest's, each once. */
+export function referrerSubjects(top: string | undefined, platforms: readonly PlatformManifest[]): string[] {
+  return [...new Set([...(top ? [top] : []), ...platforms.map((p) => p.digest)])];
 }
 
 /**
@@ -49,7 +49,7 @@ export async function copyImageReferrers(
   srcRepo: Reference,
   dst: RegistryClient,
   dstRepo: Reference,
-  top: string,
+  top: string | undefined,
   platforms: readonly PlatformManifest[],
   o: CopyReferrersOptions = {},
 ): Promise<ReferrerCopyCounts> {
