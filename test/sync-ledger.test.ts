@@ -59,3 +59,36 @@ test('a failed write is not taken as done: the next image writes the blob itself
   assert.equal(await other.putBlob(write()), 'mounted');
   assert.deepEqual(log, [{ repository: 'prod/a' }, { repository: 'prod/a' }, { repository: 'prod/b', mountFrom: 'prod/a' }]);
 });
+
+test('the destination is asked about a layer it may hold, not about a blob this run wrote nor an image config', async () => {
+  const ledger = new BlobLedger('dst:5000');
+  const asked: string[] = [];
+  const log: { repository: string; mountFrom?: string }[] = [];
+  const asking = (repository: string): ImageDestination => ({
+    ...recorder(repository, log, Promise.resolve()),
+    hasBlob: async (d) => {
+      asked.push(`${repository} ${d.digest.slice(7, 8)}`);
+      return false;
+    },
+  });
+  const config = { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${'c'.repeat(64)}`, size: 1500 };
+  const bigConfig = { ...config, digest: `sha256:${'d'.repeat(64)}`, size: 100 * 1024 };
+  const dockerConfig = { ...config, mediaType: 'application/vnd.docker.container.image.v1+json', digest: `sha256:${'e'.repeat(64)}` };
+  const a = ledger.wrap(asking('prod/a'), 'prod/a');
+  const b = ledger.wrap(asking('prod/b'), 'prod/b');
+  assert.equal(await a.hasBlob(config), false);
+  assert.equal(await a.hasBlob(dockerConfig), false);
+  assert.deepEqual(asked, []);
+  assert.equal(await a.hasBlob(bigConfig), false);
+  assert.equal(await a.hasBlob(desc), false);
+  assert.deepEqual(asked, ['prod/a d', 'prod/a a']);
+  // Once this run wrote the layer to prod/a, neither repository is asked about it: prod/a has it, prod/b mounts it.
+  assert.equal(await a.putBlob(write()), 'uploaded');
+  asked.length = 0;
+  assert.equal(await a.hasBlob(desc), false);
+  assert.equal(await a.putBlob(write()), 'exists');
+  assert.equal(await b.hasBlob(desc), false);
+  assert.equal(await b.putBlob(write()), 'mounted');
+  assert.deepEqual(asked, []);
+  assert.deepEqual(log, [{ repository: 'prod/a' }, { repository: 'prod/b', mountFrom: 'prod/a' }]);
+});
