@@ -617,10 +617,13 @@ export async function bench(opts: BenchOptions): Promise<BenchReport> {
       ];
       if (fsyncVariants) {
         // What durability costs: the same ocictl with the fsync at each blob's commit only (no write-behind
-        // flushing), and with no fsync at all (not durable: for this measurement only).
+        // flushing), with no fsync at all (not durable: for this measurement only), and the same two
+        // through the page cache instead of O_DIRECT (the last is what skopeo does: buffered, never flushed).
         for (const [tool, extra] of [
           ['ocictl, fsync at commit only', { OCICTL_FLUSH_BEHIND_MB: '0' }],
           ['ocictl, no fsync (not durable)', { OCICTL_FSYNC: '0' }],
+          ['ocictl, page cache, fsync per blob', { OCICTL_DIRECT_IO: '0' }],
+          ['ocictl, page cache, no fsync (not durable)', { OCICTL_DIRECT_IO: '0', OCICTL_FSYNC: '0' }],
         ] as const) {
           contenders.splice(1, 0, { tool, before: fresh, command: ocp, verify: inStore, after: clean, env: { ...env, ...extra } });
         }
