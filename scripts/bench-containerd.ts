@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { type ContainerdDaemon, startContainerdStore } from '../fixtures/containerd/daemon.js';
 import { run, runOk, tmpDir } from '../fixtures/proc.js';
 import { startRegistry } from '../fixtures/registry.js';
-import { measure, median, testImage } from './bench.js';
+import { measure, median, peakRssKb, testImage } from './bench.js';
 
 const MiB = 1024 * 1024;
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -71,14 +71,6 @@ function cpuOf(pid: number): number {
   }
 }
 
-function hwmMB(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 export interface ContainerdPullOptions {
   runs: number;
@@ -135,7 +127,7 @@ export async function containerdPull(o: ContainerdPullOptions): Promise<Containe
         const s = await measure(cmd, args, env, work);
         const containerdCpuSeconds = cpuOf(ctd.pid) - ctd0;
         const registryCpuSeconds = cpuOf(reg.pid) - reg0;
-        const containerdRssMB = hwmMB(ctd.pid);
+        const containerdRssMB = peakRssKb(ctd.pid) / 1024;
         const listed = await ctd.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']);
         if (!listed.stdout.includes(ref)) throw new Error(`${c.tool} did not leave ${ref} in containerd`);
         const sn = await ctd.ctr(['-n', 'k8s.io', 'snapshots', 'ls']);

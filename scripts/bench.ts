@@ -173,15 +173,20 @@ function parseSize(s: string): number {
 
 const useTime = existsSync(TIME);
 
+/** A live process's peak RSS so far (VmHWM of /proc/<pid>/status) in KiB; 0 once it is gone. */
+export function peakRssKb(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0; // exited
+  }
+}
+
 /** Peak RSS of a process by polling /proc/<pid>/status VmHWM (when /usr/bin/time is absent). */
 function pollHwm(pid: number, sink: { kb: number }): () => void {
   const read = (): void => {
-    try {
-      const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) sink.kb = Math.max(sink.kb, Number(m[1]));
-    } catch {
-      /* exited */
-    }
+    sink.kb = Math.max(sink.kb, peakRssKb(pid));
   };
   read();
   const t = setInterval(read, 10);
