@@ -185,6 +185,8 @@ export class ContainerdClient {
   private constructor(
     private readonly chan: Channel,
     ctx: CallContext,
+    /** containerd's Version answer, as connect() got it (the same daemon for the channel's life). */
+    private readonly daemonVersion: { version: string; revision: string },
   ) {
     this.address = chan.address;
     this.namespace = ctx.namespace;
@@ -208,9 +210,9 @@ export class ContainerdClient {
     if (check.error) throw check.error;
     const { Channel } = await import('./rpc.js');
     const chan = new Channel(socketPath(o.address), o.address, timeoutMs);
-    const client = new ContainerdClient(chan, { namespace: o.namespace });
+    let answer: Message;
     try {
-      await chan.unary({ namespace: o.namespace }, 'version', 'Version', {}, Math.min(timeoutMs, 10_000));
+      answer = await chan.unary({ namespace: o.namespace }, 'version', 'Version', {}, Math.min(timeoutMs, 10_000));
     } catch (e) {
       chan.close();
       const ce = e instanceof ContainerdError ? e : undefined;
@@ -223,22 +225,27 @@ export class ContainerdClient {
         cause: e,
       });
     }
-    return client;
+    return new ContainerdClient(chan, { namespace: o.namespace }, { version: str(answer['version']), revision: str(answer['revision']) });
   }
 
   /** The same channel, another namespace. */
   withNamespace(ns: string): ContainerdClient {
-    return new ContainerdClient(this.chan, this.lease ? { namespace: ns, lease: this.lease } : { namespace: ns });
+    return new ContainerdClient(this.chan, this.lease ? { namespace: ns, lease: this.lease } : { namespace: ns }, this.daemonVersion);
   }
 
   /** The same channel; every call carries `containerd-lease: leaseId` (undefined: none). */
   withLease(leaseId: string | undefined): ContainerdClient {
-    return new ContainerdClient(this.chan, leaseId ? { namespace: this.namespace, lease: leaseId } : { namespace: this.namespace });
+    return new ContainerdClient(this.chan, leaseId ? { namespace: this.namespace, lease: leaseId } : { namespace: this.namespace }, this.daemonVersion);
   }
 
   async version(): Promise<{ version: string; revision: string }> {
     const r = await this.chan.unary(this.ctx, 'version', 'Version', {});
     return { version: str(r['version']), revision: str(r['revision']) };
+  }
+
+  /** What version() answered when connect() opened the channel (no call). */
+  get connectedVersion(): { version: string; revision: string } {
+    return { ...this.daemonVersion };
   }
 
   /** Introspection: the daemon's plugins (filters as containerd reads them, e.g. `type==io.containerd.snapshotter.v1`). */
@@ -510,11 +517,14 @@ export class ContainerdClient {
   }
 }
 
-/** The CRI plugin's snapshotter, and where that answer came from. */
-export async function criSnapshotterInfo(client: ContainerdClient): Promise<{ snapshotter: string; from: 'cri' | 'default' }> {
+/**
+ * The CRI plugin's snapshotter, and where that answer came from. `plugins`:
+ * the daemon's plugin list when the caller has it already (else it is asked for).
+ */
+export async function criSnapshotterInfo(client: ContainerdClient, plugins?: PluginInfo[]): Promise<{ snapshotter: string; from: 'cri' | 'default' }> {
   // containerd 2.x may export it through introspection.
   try {
-    for (const p of await client.plugins()) {
+    for (const p of plugins ?? (await client.plugins())) {
       const isCri = (p.type === 'io.containerd.grpc.v1' && p.id === 'cri') || p.type === 'io.containerd.cri.v1';
       const s = isCri ? (p.exports['snapshotter'] ?? p.exports['Snapshotter']) : undefined;
       if (s) return { snapshotter: s, from: 'cri' };

@@ -21,7 +21,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ContainerdClient, criSnapshotter } from '../containerd/client.js';
+import { ContainerdClient, SNAPSHOTTER_PLUGIN_TYPE, criSnapshotterInfo } from '../containerd/client.js';
+import { GrpcCode, isContainerdError } from '../containerd/errors.js';
 import type { ContentWriter, ImageInfo, Labels } from '../containerd/types.js';
 import { OcictlError, isOcictlError } from '../errors.js';
 import { type Descriptor, assertDigest } from '../oci/descriptor.js';
@@ -124,16 +125,18 @@ export class ContainerdStore implements ImageStore {
     const namespace = o.namespace ?? 'default';
     const client = await ContainerdClient.connect({ address: o.address, namespace, ...(o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}) });
     try {
-      const { version } = await client.version();
+      const { version } = client.connectedVersion;
       const v = parseVersion(version);
       if (v && (v[0] < MIN_VERSION[0] || (v[0] === MIN_VERSION[0] && v[1] < MIN_VERSION[1]))) {
         throw new OcictlError('CONTAINERD', `containerd ${version} at ${client.address} is too old: ocictl needs containerd ${MIN_VERSION.join('.')} or newer`, { hint: 'upgrade containerd (ocictl containerd install), or use --store local' });
       }
-      const snapshotter = o.snapshotter ?? (await criSnapshotter(client).catch(() => undefined)) ?? 'overlayfs';
-      const plugins = await client.plugins(['type==io.containerd.snapshotter.v1']);
-      const sn = plugins.find((p) => p.id === snapshotter);
+      // One plugin list for both: CRI's snapshotter (when none is named) and whether it loaded.
+      const all = await client.plugins();
+      const snapshotter = o.snapshotter ?? (await criSnapshotterInfo(client, all)).snapshotter;
+      const snapshotters = all.filter((p) => p.type === SNAPSHOTTER_PLUGIN_TYPE);
+      const sn = snapshotters.find((p) => p.id === snapshotter);
       if (!sn || sn.initErr) {
-        const have = plugins.filter((p) => !p.initErr).map((p) => p.id).sort();
+        const have = snapshotters.filter((p) => !p.initErr).map((p) => p.id).sort();
         throw new OcictlError('CONTAINERD', `containerd at ${client.address} has no usable snapshotter "${snapshotter}"${sn?.initErr ? ` (${sn.initErr})` : ''}`, { hint: `pass --snapshotter with one of: ${have.join(', ') || '(none)'}` });
       }
       return new ContainerdStore(client, namespace, snapshotter, version, o);
@@ -249,24 +252,23 @@ export class ContainerdStore implements ImageStore {
   }
 
   async set(name: string, target: Descriptor, content: string[] = [], o: SetImageOptions = {}): Promise<void> {
-    for (const d of [target.digest, ...content]) {
-      if (!(await this.has(d))) {
-        throw new OcictlError('STORE', `content ${d} of ${name} is not in containerd (namespace ${this.namespace})`, { hint: 'it was removed while the command ran; run it again' });
-      }
+    const digests = [target.digest, ...content];
+    const present = await Promise.all(digests.map((d) => this.has(d)));
+    const missing = digests.find((_, i) => !present[i]);
+    if (missing) {
+      throw new OcictlError('STORE', `content ${missing} of ${name} is not in containerd (namespace ${this.namespace})`, { hint: 'it was removed while the command ran; run it again' });
     }
     const labels: Labels = {};
     // What the CRI plugin marks its own pulls with (nerdctl does the same in k8s.io).
     if (this.namespace === 'k8s.io') labels[LABEL_CRI_IMAGE] = 'managed';
     if (o.pinned) labels[LABEL_CRI_PINNED] = 'pinned';
     const t = { mediaType: target.mediaType, digest: target.digest, size: target.size };
-    const existing = await this.client.images.get(name);
-    if (!existing) {
-      try {
-        await this.writing.images.create({ name, labels, target: t });
-        return;
-      } catch (e) {
-        if (!/already exists/i.test((e as Error).message)) throw e;
-      }
+    try {
+      await this.writing.images.create({ name, labels, target: t });
+      return;
+    } catch (e) {
+      // The name exists: point it at the new target (as containerd's client does).
+      if (!isContainerdError(e, GrpcCode.ALREADY_EXISTS)) throw e;
     }
     await this.writing.images.update({ name, labels, target: t }, ['target', ...Object.keys(labels).map((k) => `labels.${k}`)]);
   }
@@ -344,7 +346,7 @@ export class ContainerdStore implements ImageStore {
       try {
         mounts = await sn.prepare(key, parent, { 'containerd.io/snapshot.ref': chainId });
       } catch (e) {
-        if (/already exists/i.test((e as Error).message) && (await sn.stat(chainId))) continue;
+        if (isContainerdError(e, GrpcCode.ALREADY_EXISTS) && (await sn.stat(chainId))) continue;
         throw e;
       }
       try {
@@ -355,7 +357,7 @@ export class ContainerdStore implements ImageStore {
         try {
           await sn.commit(chainId, key);
         } catch (e) {
-          if (!/already exists/i.test((e as Error).message)) throw e;
+          if (!isContainerdError(e, GrpcCode.ALREADY_EXISTS)) throw e;
           await sn.remove(key).catch(() => undefined);
         }
       } catch (e) {
