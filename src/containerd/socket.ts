@@ -7,10 +7,13 @@ import net from 'node:net';
 import path from 'node:path';
 import { OcictlError } from '../errors.js';
 
-/** containerd's socket: `$CONTAINERD_ADDRESS`, else `/run/containerd/containerd.sock`. */
+/** Where containerd listens unless told otherwise. */
+export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+
+/** containerd's socket: `$CONTAINERD_ADDRESS`, else {@link DEFAULT_CONTAINERD_ADDRESS}. */
 export function defaultAddress(env: NodeJS.ProcessEnv = process.env): string {
   const a = env['CONTAINERD_ADDRESS'];
-  return a && a.trim() ? a.trim() : '/run/containerd/containerd.sock';
+  return a && a.trim() ? a.trim() : DEFAULT_CONTAINERD_ADDRESS;
 }
 
 /** The filesystem path of an address given as a path or as `unix://PATH`. */

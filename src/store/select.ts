@@ -8,11 +8,11 @@
  * (`--data-root`, `OCICTL_DATA_ROOT`) means local; else containerd when its
  * default socket answers, else local.
  */
-import net from 'node:net';
+import { DEFAULT_CONTAINERD_ADDRESS, checkSocket } from '../containerd/socket.js';
 import { OcictlError } from '../errors.js';
 import { defaultDataRoot } from './local-store.js';
 
-export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
+export { DEFAULT_CONTAINERD_ADDRESS };
 
 export type StoreKind = 'containerd' | 'local';
 
@@ -31,26 +31,6 @@ export interface StoreSelectOptions {
 export type StoreChoice =
   | { store: 'local'; dataRoot: string; namespace: string; why: string }
   | { store: 'containerd'; address: string; namespace: string; snapshotter?: string; why: string };
-
-/** `unix:///run/x.sock` → `/run/x.sock`. */
-export function socketPath(address: string): string {
-  return address.replace(/^unix:\/\//, '');
-}
-
-/** Whether something accepts connections on a Unix socket: 'ok', or the errno (ENOENT, EACCES, ECONNREFUSED, ...). */
-export function probeUnixSocket(address: string, timeoutMs = 500): Promise<string> {
-  return new Promise((resolve) => {
-    const s = net.connect(socketPath(address));
-    const done = (r: string): void => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(r);
-    };
-    const t = setTimeout(() => done('ETIMEDOUT'), timeoutMs);
-    s.once('connect', () => done('ok'));
-    s.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? 'ERROR'));
-  });
-}
 
 function kindOf(v: string, from: string): StoreKind {
   if (v === 'containerd' || v === 'local') return v;
@@ -74,9 +54,9 @@ export async function selectStore(o: StoreSelectOptions, env: NodeJS.ProcessEnv 
   if (o.address || envAddress) return containerd(address, addressWhy);
   if (o.dataRoot) return local('--data-root was given');
   if (env.OCICTL_DATA_ROOT) return local('OCICTL_DATA_ROOT is set');
-  const probe = await probeUnixSocket(DEFAULT_CONTAINERD_ADDRESS);
+  const probe = (await checkSocket(DEFAULT_CONTAINERD_ADDRESS, 500)).state;
   if (probe === 'ok') return containerd(DEFAULT_CONTAINERD_ADDRESS, `containerd answers on ${DEFAULT_CONTAINERD_ADDRESS}`);
-  if (probe === 'EACCES' || probe === 'EPERM') {
+  if (probe === 'denied') {
     return local(`${DEFAULT_CONTAINERD_ADDRESS} exists but this user may not open it (use sudo, or --store containerd to be told so)`);
   }
   return local(`no containerd answers on ${DEFAULT_CONTAINERD_ADDRESS} (${probe})`);
