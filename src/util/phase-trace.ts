@@ -65,16 +65,6 @@ export function timed<T>(name: string, p: Promise<T>, bytes = 0): Promise<T> {
   return p.finally(end);
 }
 
-/** Adds a synchronous duration measured by the caller (ms). */
-export function add(name: string, ms: number, bytes = 0): void {
-  if (!tracing) return;
-  const p = phase(name);
-  p.count++;
-  p.sum += ms;
-  p.covered += ms;
-  p.bytes += bytes;
-}
-
 const noop = (): void => undefined;
 
 function report(): void {
