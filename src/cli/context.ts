@@ -1,7 +1,40 @@
-/** Turns global CLI options into library options. */
-import type { Command } from 'commander';
-import type { CommonOptions } from '../api.js';
+/** Turns global CLI options into library options; option helpers the command modules share. */
+import { type Command, Option } from 'commander';
+import type { ClientOptions, CommonOptions } from '../api.js';
 import { OcictlError } from '../errors.js';
+
+/** commander's collector for a repeatable option. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** `--format text|json` (default text). */
+export function formatOption(): Option {
+  return new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
+}
+
+async function credentialsOf(value: string, flag: string): Promise<ClientOptions['credentials']> {
+  const colon = value.indexOf(':');
+  if (colon <= 0) throw new OcictlError('INVALID_ARGUMENT', `${flag} needs USER:PASSWORD`, { hint: `e.g. ${flag} 'robot$ci:secret' (quote the $)` });
+  const { StaticCredentials } = await import('../auth/credentials.js');
+  return new StaticCredentials({ username: value.slice(0, colon), password: value.slice(colon + 1) });
+}
+
+/** The per-side flags of a copy (`--src-creds`, `--dest-insecure`, `--dest-hosts-dir`, ...). */
+export interface SideFlags {
+  creds?: string;
+  insecure?: boolean;
+  hostsDir?: string[];
+}
+
+/** Options for one side of a copy (`flagPrefix`: src or dest), over the global ones; undefined when no flag was given. */
+export async function sideOptions(flags: SideFlags, flagPrefix: string, globalHostsDirs: string[] | undefined): Promise<ClientOptions | undefined> {
+  const o: ClientOptions = {};
+  if (flags.creds !== undefined) o.credentials = await credentialsOf(flags.creds, `--${flagPrefix}-creds`);
+  if (flags.insecure) o.insecure = true;
+  if (flags.hostsDir?.length) o.hostsDirs = [...flags.hostsDir, ...(globalHostsDirs ?? [])];
+  return Object.keys(o).length ? o : undefined;
+}
 
 export interface GlobalOpts {
   namespace: string;

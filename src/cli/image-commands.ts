@@ -4,11 +4,8 @@
  * logout. Actions import the library lazily.
  */
 import { type Command, Option } from 'commander';
-import { commonOptions, intOption, printJson } from './context.js';
+import { collect, commonOptions, intOption, printJson } from './context.js';
 
-export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
 
 type Action = (this: Command, ...args: unknown[]) => Promise<void>;
 

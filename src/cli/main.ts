@@ -12,11 +12,7 @@ import { registerImageCommands } from './image-commands.js';
 import { registerRemoteCommands } from './remote-commands.js';
 import { registerSyncCommands } from './sync-commands.js';
 
-import type { GlobalOpts } from './context.js';
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
+import { type GlobalOpts, collect } from './context.js';
 
 export function buildProgram(): Command {
   const program = new Command();

@@ -5,41 +5,9 @@
  * the library lazily.
  */
 import { type Command, Option } from 'commander';
-import type { ClientOptions } from '../api.js';
-import { commonOptions, intOption, printJson } from './context.js';
+import { collect, commonOptions, formatOption, intOption, printJson, sideOptions } from './context.js';
 
 type Action = (this: Command, ...args: unknown[]) => Promise<void>;
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function formatOption(): Option {
-  return new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
-}
-
-async function credentialsOf(value: string, flag: string): Promise<ClientOptions['credentials']> {
-  const { OcictlError } = await import('../errors.js');
-  const colon = value.indexOf(':');
-  if (colon <= 0) throw new OcictlError('INVALID_ARGUMENT', `${flag} needs USER:PASSWORD`, { hint: `e.g. ${flag} 'robot$ci:secret' (quote the $)` });
-  const { StaticCredentials } = await import('../auth/credentials.js');
-  return new StaticCredentials({ username: value.slice(0, colon), password: value.slice(colon + 1) });
-}
-
-interface SideFlags {
-  creds?: string;
-  insecure?: boolean;
-  hostsDir?: string[];
-}
-
-/** Options for one side of a copy, over the global ones. */
-async function sideOptions(flags: SideFlags, flagPrefix: string, globalHostsDirs: string[] | undefined): Promise<ClientOptions | undefined> {
-  const o: ClientOptions = {};
-  if (flags.creds !== undefined) o.credentials = await credentialsOf(flags.creds, `--${flagPrefix}-creds`);
-  if (flags.insecure) o.insecure = true;
-  if (flags.hostsDir?.length) o.hostsDirs = [...flags.hostsDir, ...(globalHostsDirs ?? [])];
-  return Object.keys(o).length ? o : undefined;
-}
 
 function registriesOf(...locs: import('../image/transports.js').ImageLocation[]): string[] {
   return locs.flatMap((l) => (l.transport === 'registry' ? [l.ref.registry] : []));

@@ -4,19 +4,11 @@
  * stderr, the summary on stdout (JSON with `--format json`); the library
  * does the work.
  */
-import { type Command, Option } from 'commander';
-import { commonOptions, intOption, printJson } from './context.js';
+import type { Command } from 'commander';
+import { collect, commonOptions, formatOption, intOption, printJson, sideOptions } from './context.js';
 import { formatBytes } from './format.js';
 
 type Action = (this: Command, ...args: unknown[]) => Promise<void>;
-
-function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), value];
-}
-
-function formatOption(): Option {
-  return new Option('--format <format>', 'output format').choices(['text', 'json']).default('text');
-}
 
 function addSync(program: Command): void {
   program
@@ -51,27 +43,18 @@ function addSync(program: Command): void {
       }>();
       const { readPlan, sync, parseShard } = await import('../api-sync.js');
       const { parseDestination } = await import('../sync/select.js');
-      const { StaticCredentials } = await import('../auth/credentials.js');
-      const { OcictlError } = await import('../errors.js');
       const shard = o.shard !== undefined ? parseShard(o.shard) : undefined;
       const dest = parseDestination(destination);
       const plan = await readPlan(planFile);
       const common = commonOptions(this, [dest.registry, ...plan.registries.map((r) => r.registry)]);
-      const destinationOptions: import('../api.js').ClientOptions = {};
-      if (o.destCreds !== undefined) {
-        const colon = o.destCreds.indexOf(':');
-        if (colon <= 0) throw new OcictlError('INVALID_ARGUMENT', '--dest-creds needs USER:PASSWORD', { hint: "e.g. --dest-creds 'robot$ci:secret' (quote the $)" });
-        destinationOptions.credentials = new StaticCredentials({ username: o.destCreds.slice(0, colon), password: o.destCreds.slice(colon + 1) });
-      }
-      if (o.destInsecure) destinationOptions.insecure = true;
-      if (o.destHostsDir?.length) destinationOptions.hostsDirs = [...o.destHostsDir, ...(common.hostsDirs ?? [])];
+      const destinationOptions = await sideOptions({ ...(o.destCreds !== undefined ? { creds: o.destCreds } : {}), ...(o.destInsecure ? { insecure: true } : {}), ...(o.destHostsDir ? { hostsDir: o.destHostsDir } : {}) }, 'dest', common.hostsDirs);
       const out = process.stderr;
       const line = (s: string): void => {
         if (!o.quiet) out.write(`${s}\n`);
       };
       const s = await sync(plan, destination, {
         ...common,
-        ...(Object.keys(destinationOptions).length ? { destinationOptions } : {}),
+        ...(destinationOptions ? { destinationOptions } : {}),
         ...(o.scoped ? { scoped: true } : {}),
         ...(shard ? { shard } : {}),
         jobs: Math.max(1, intOption(o.jobs, '--jobs')),
