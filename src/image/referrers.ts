@@ -11,12 +11,12 @@
  * the copy engine (digests kept), and at a destination without the API adds
  * them to the `sha256-<hex>` index there, merged with what it lists already.
  */
-import { OcictlError } from '../errors.js';
+import { OcictlError, isOcictlError } from '../errors.js';
 import { type Descriptor, digestHex } from '../oci/descriptor.js';
 import { type ImageIndex, parseManifest } from '../oci/manifest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Reference } from '../reference/reference.js';
-import type { RegistryClient } from '../registry/client.js';
+import type { FetchedManifest, RegistryClient } from '../registry/client.js';
 import { copyImage } from './copy.js';
 import type { ImageDestination } from './endpoint.js';
 import type { ProgressListener } from './events.js';
@@ -51,11 +51,10 @@ export function fallbackTag(digest: string): string {
   return `sha256-${digestHex(digest)}`;
 }
 
-/** The manifests that refer to `subject` directly, and whether the registry answered through the referrers API. */
-export async function directReferrers(client: RegistryClient, repo: Reference, subject: string): Promise<{ referrers: Referrer[]; api: boolean }> {
+/** The manifests that refer to `subject` directly (through the referrers API, else the tag schema, and cosign's tags). */
+export async function directReferrers(client: RegistryClient, repo: Reference, subject: string): Promise<Referrer[]> {
   const out: Referrer[] = [];
   let index = await client.getReferrers(repo, subject);
-  const api = index !== undefined;
   let foundBy: ReferrerSource = 'referrers-api';
   if (!index) {
     foundBy = 'tag-schema';
@@ -79,14 +78,19 @@ export async function directReferrers(client: RegistryClient, repo: Reference, s
     if (!d) continue;
     out.push({ digest: d.digest, mediaType: d.mediaType, size: d.size, artifactType: `cosign ${suffix === 'sig' ? 'signature' : suffix === 'att' ? 'attestation' : 'SBOM'}`, subject, foundBy: 'cosign-tag', tag, referrers: [] });
   }
-  return { referrers: out, api };
+  return out;
 }
 
 /** The `sha256-<hex>` index of the tag schema, when the repository has one. */
 async function fallbackIndex(client: RegistryClient, repo: Reference, subject: string): Promise<ImageIndex | undefined> {
   const ref = repo.withTag(fallbackTag(subject));
-  if (!(await client.findManifest(ref))) return undefined;
-  const m = await client.getManifest(ref);
+  let m: FetchedManifest;
+  try {
+    m = await client.getManifest(ref);
+  } catch (e) {
+    if (isOcictlError(e) && e.code === 'NOT_FOUND') return undefined;
+    throw e;
+  }
   if (m.parsed.kind !== 'index') throw new OcictlError('MANIFEST_INVALID', `${ref} is a tag of the referrers schema but not an index`, { hint: 'delete or retag it; the referrers tag schema keeps an image index there' });
   return m.parsed.index;
 }
@@ -94,7 +98,7 @@ async function fallbackIndex(client: RegistryClient, repo: Reference, subject: s
 /** Every referrer of `subject`, recursively (referrers of referrers under each). */
 export async function referrerTree(client: RegistryClient, repo: Reference, subject: string, depth = 0, seen = new Set<string>([subject])): Promise<Referrer[]> {
   if (depth >= MAX_REFERRER_DEPTH) return [];
-  const { referrers } = await directReferrers(client, repo, subject);
+  const referrers = await directReferrers(client, repo, subject);
   const out: Referrer[] = [];
   for (const r of referrers) {
     if (seen.has(r.digest)) continue;
@@ -154,7 +158,7 @@ export async function copyReferrers(
   seen = new Set<string>([subject]),
 ): Promise<ReferrerCopyCounts> {
   if (depth >= MAX_REFERRER_DEPTH) return counts;
-  const { referrers } = await directReferrers(src, srcRepo, subject);
+  const referrers = await directReferrers(src, srcRepo, subject);
   const listed: Descriptor[] = [];
   for (const r of referrers) {
     if (seen.has(r.digest)) continue;
