@@ -18,7 +18,7 @@ import { RegistryDestination, RegistrySource } from '../image/registry-endpoint.
 import type { RegistryClient } from '../registry/client.js';
 import { BlobLedger } from './ledger.js';
 import type { PlanRegistry } from './plan.js';
-import type { SelectionFailure, SyncItem } from './select.js';
+import { type SelectionFailure, type SyncItem, describeFailure } from './select.js';
 
 export type SyncState = 'copied' | 'skipped' | 'failed' | 'would-copy';
 
@@ -56,11 +56,6 @@ export interface RunOptions {
   referrers?: boolean;
   onImage?: (e: SyncEvent) => void;
   onProgress?: ProgressListener;
-}
-
-function failure(e: unknown): { reason: string; code: string } {
-  if (e instanceof OcictlError) return { reason: e.oneLine(), code: e.code };
-  return { reason: e instanceof Error ? e.message : String(e), code: 'INTERNAL' };
 }
 
 async function syncOne(item: SyncItem, src: RegistryClient, dst: RegistryClient, ledger: BlobLedger, o: RunOptions): Promise<SyncedImage> {
@@ -123,7 +118,7 @@ export async function runSync(
         try {
           return report(await syncOne(it, clients.source(it.registry), clients.destination, ledger, o));
         } catch (e) {
-          return report({ source: it.source.toString(), destination: it.destination.toString(), state: 'failed', ...failure(e) });
+          return report({ source: it.source.toString(), destination: it.destination.toString(), state: 'failed', ...describeFailure(e) });
         }
       }),
     ),

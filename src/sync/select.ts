@@ -76,7 +76,8 @@ export interface SelectOptions {
   clientFor: (r: PlanRegistry) => RegistryClient;
 }
 
-function describe(e: unknown): { reason: string; code: string } {
+/** An error as a sync summary gives it: one line and the stable code (INTERNAL for what is not an OcictlError). */
+export function describeFailure(e: unknown): { reason: string; code: string } {
   if (e instanceof OcictlError) return { reason: e.oneLine(), code: e.code };
   return { reason: e instanceof Error ? e.message : String(e), code: 'INTERNAL' };
 }
@@ -113,7 +114,7 @@ export async function selectImages(plan: SyncPlan, o: SelectOptions): Promise<Se
         const tags = await tagsOf(repo);
         for (const t of tags) if (keep(t)) add(reg, repo.withTag(t), by);
       } catch (e) {
-        failures.push({ source: repo.name, ...describe(e) });
+        failures.push({ source: repo.name, ...describeFailure(e) });
       }
     };
     for (const [repoName, refs] of Object.entries(reg.images)) {
