@@ -12,7 +12,7 @@
  */
 import type { Writable } from 'node:stream';
 import { ChainCredentials } from './auth/credentials.js';
-import { type ClientOptions, type CommonOptions, type StoreOptions, createClient, openStore, withClient } from './api.js';
+import { type ClientOptions, type CommonOptions, type StoreOptions, createClient, openStore, withClient, withStore } from './api.js';
 import { OcictlError } from './errors.js';
 import type { ProgressListener } from './image/events.js';
 import { tagImage } from './image/local.js';
@@ -173,30 +173,30 @@ export async function saveImages(names: string[], output: string | Writable, o: 
   if ((o.format ?? 'docker') === 'docker' && (o.allPlatforms || (o.platforms?.length ?? 0) > 1)) {
     throw new OcictlError('INVALID_ARGUMENT', 'a Docker archive holds one platform per image', { hint: 'pass --format oci to save several platforms' });
   }
-  const store = await openStore(o);
-  const dest = new ArchiveDestination(output, o.format ?? 'docker');
-  const images: CopiedImage[] = [];
-  let ok = false;
-  try {
-    for (const n of names) {
-      const src = new StoreSource(store, [n]);
-      const [img] = await src.images();
-      for (const name of (img as SourceImage).names.length ? (img as SourceImage).names : [undefined]) {
-        images.push(
-          await copyImage(src, { desc: (img as SourceImage).desc, names: name ? [name] : [] }, dest, {
-            ...(o.platforms ? { platforms: o.platforms } : {}),
-            ...(o.allPlatforms ? { allPlatforms: true } : {}),
-            ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-          }),
-        );
+  return withStore(o, async (store) => {
+    const dest = new ArchiveDestination(output, o.format ?? 'docker');
+    const images: CopiedImage[] = [];
+    let ok = false;
+    try {
+      for (const n of names) {
+        const src = new StoreSource(store, [n]);
+        const [img] = await src.images();
+        for (const name of (img as SourceImage).names.length ? (img as SourceImage).names : [undefined]) {
+          images.push(
+            await copyImage(src, { desc: (img as SourceImage).desc, names: name ? [name] : [] }, dest, {
+              ...(o.platforms ? { platforms: o.platforms } : {}),
+              ...(o.allPlatforms ? { allPlatforms: true } : {}),
+              ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+            }),
+          );
+        }
       }
+      ok = true;
+    } finally {
+      await dest.close(ok);
     }
-    ok = true;
-  } finally {
-    await dest.close(ok);
-    await store.close?.();
-  }
-  return { output: typeof output === 'string' ? output : '(stream)', images };
+    return { output: typeof output === 'string' ? output : '(stream)', images };
+  });
 }
 
 export interface LoadedImage {
@@ -208,36 +208,30 @@ export interface LoadedImage {
 
 /** Reads a docker-archive or oci-archive (gzip-compressed too; `-` for stdin) into the store. */
 export async function loadImages(input: string, o: StoreOptions & PlatformChoice & { onProgress?: ProgressListener; pin?: boolean } = {}): Promise<{ images: LoadedImage[] }> {
-  const store = await openStore(o);
-  let src: Awaited<ReturnType<typeof openArchive>>;
-  try {
-    src = await openArchive(input);
-  } catch (e) {
-    await store.close?.();
-    throw e;
-  }
-  const dest = new StoreDestination(store, undefined, o.pin ? { pin: true } : {});
-  const out: LoadedImage[] = [];
-  let ok = false;
-  try {
-    for (const img of await src.images()) {
-      const r = await copyImage(src, img, dest, {
-        ...(o.platforms ? { platforms: o.platforms } : {}),
-        ...(o.allPlatforms ? { allPlatforms: true } : {}),
-        ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      });
-      const names = r.destination ? [r.destination] : [];
-      for (const extra of img.names.slice(1)) names.push((await tagImage(store, r.destination as string, extra)).name);
-      const note = img.names.length === 0 ? `the archive gives no name for ${r.digest}: recorded as ${r.destination ?? '?'}; name it with ocictl tag` : r.note;
-      out.push({ names, digest: r.digest, mediaType: r.mediaType, ...(note ? { note } : {}) });
+  return withStore(o, async (store) => {
+    const src = await openArchive(input);
+    const dest = new StoreDestination(store, undefined, o.pin ? { pin: true } : {});
+    const out: LoadedImage[] = [];
+    let ok = false;
+    try {
+      for (const img of await src.images()) {
+        const r = await copyImage(src, img, dest, {
+          ...(o.platforms ? { platforms: o.platforms } : {}),
+          ...(o.allPlatforms ? { allPlatforms: true } : {}),
+          ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+        });
+        const names = r.destination ? [r.destination] : [];
+        for (const extra of img.names.slice(1)) names.push((await tagImage(store, r.destination as string, extra)).name);
+        const note = img.names.length === 0 ? `the archive gives no name for ${r.digest}: recorded as ${r.destination ?? '?'}; name it with ocictl tag` : r.note;
+        out.push({ names, digest: r.digest, mediaType: r.mediaType, ...(note ? { note } : {}) });
+      }
+      ok = true;
+    } finally {
+      await dest.close(ok);
+      await src.close();
     }
-    ok = true;
-  } finally {
-    await dest.close(ok);
-    await src.close();
-    await store.close?.();
-  }
-  return { images: out };
+    return { images: out };
+  });
 }
 
 /** Deletes an image from its registry by digest (a tag is resolved first). */
