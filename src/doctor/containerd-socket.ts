@@ -10,73 +10,17 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { ContainerdClient } from '../containerd/client.js';
-import { checkSocket, defaultAddress, socketPath } from '../containerd/socket.js';
+import { checkSocket, defaultAddress } from '../containerd/socket.js';
 import { dirNames } from '../transport/hosts-dir.js';
 import { type Budget, type Check, check, skip, within } from './check.js';
 import type { Target } from './files.js';
 
 const NAME = 'containerd socket';
-const CRI_STATUS = '/runtime.v1.RuntimeService/Status';
 
-// ---- just enough protobuf for CRI's StatusRequest { bool verbose = 1; } / StatusResponse { ...; map<string,string> info = 2; }
-
-function varint(buf: Buffer, pos: number): [number, number] {
-  let v = 0;
-  let mul = 1;
-  for (;;) {
-    const b = buf[pos++];
-    if (b === undefined) throw new Error('truncated varint');
-    v += (b & 0x7f) * mul;
-    if (b < 0x80) return [v, pos];
-    mul *= 128;
-  }
-}
-
-/** Length-delimited fields of one message, by field number. */
-function fields(buf: Buffer): Map<number, Buffer[]> {
-  const out = new Map<number, Buffer[]>();
-  let pos = 0;
-  while (pos < buf.length) {
-    const [tag, p1] = varint(buf, pos);
-    pos = p1;
-    const wire = tag & 7;
-    const field = Math.floor(tag / 8);
-    if (wire === 0) [, pos] = varint(buf, pos);
-    else if (wire === 1) pos += 8;
-    else if (wire === 5) pos += 4;
-    else if (wire === 2) {
-      const [len, p2] = varint(buf, pos);
-      const v = buf.subarray(p2, p2 + len);
-      pos = p2 + len;
-      out.set(field, [...(out.get(field) ?? []), v]);
-    } else throw new Error(`unexpected wire type ${wire}`);
-  }
-  return out;
-}
-
-export function decodeStatusInfo(buf: Buffer): Record<string, string> {
-  const info: Record<string, string> = {};
-  for (const entry of fields(buf).get(2) ?? []) {
-    const f = fields(entry);
-    const k = f.get(1)?.[0]?.toString('utf8');
-    if (k !== undefined) info[k] = f.get(2)?.[0]?.toString('utf8') ?? '';
-  }
-  return info;
-}
-
-/** CRI's running config (`info.config` of a verbose Status), or undefined when CRI does not answer. */
-async function criConfig(address: string, ms: number): Promise<Record<string, unknown> | undefined> {
-  const grpc = (await import('@grpc/grpc-js')).default;
-  const client = new grpc.Client(`unix://${socketPath(address)}`, grpc.credentials.createInsecure(), { 'grpc.default_authority': 'localhost' });
-  try {
-    const res = await new Promise<Buffer>((resolve, reject) => {
-      client.makeUnaryRequest<Buffer, Buffer>(CRI_STATUS, (b) => b, (b) => b, Buffer.from([0x08, 0x01]), new grpc.Metadata(), { deadline: Date.now() + ms }, (err, r) => (err || !r ? reject(err ?? new Error('no answer')) : resolve(r)));
-    });
-    const cfg = decodeStatusInfo(res).config;
-    return cfg ? (JSON.parse(cfg) as Record<string, unknown>) : undefined;
-  } finally {
-    client.close();
-  }
+/** CRI's running config (`info.config` of its verbose Status, through the client), or undefined when CRI does not answer. */
+async function criConfig(client: ContainerdClient): Promise<Record<string, unknown> | undefined> {
+  const cfg = (await client.criStatus())['config'];
+  return cfg ? (JSON.parse(cfg) as Record<string, unknown>) : undefined;
 }
 
 /** The hosts.toml (or certs.d directory) containerd would use for `host` under one config_path directory. */
@@ -108,7 +52,7 @@ export async function containerdSocketCheck(t: Target, budget: Budget, socket: s
       if (cri.initErr) {
         return check(NAME, 'fail', `${who}: the CRI plugin failed to load: ${cri.initErr.split('\n')[0]}`, 'ocictl containerd lint --fix (it moves registry.mirrors/configs to hosts.toml), then restart containerd');
       }
-      const cfg = await criConfig(address, budget.op(5000)).catch(() => undefined);
+      const cfg = await criConfig(client).catch(() => undefined);
       const reg = cfg?.registry as { configPath?: unknown } | undefined;
       if (!reg) return skip(NAME, `${who}: CRI loaded, but its status carries no registry config to compare`);
       const live = typeof reg.configPath === 'string' ? reg.configPath : '';
