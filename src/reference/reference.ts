@@ -207,7 +207,6 @@ export function parseReference(input: string, options: ParseOptions = {}): Refer
     }
   }
   if (registry === DOCKER_HUB && !repository.includes('/')) repository = `library/${repository}`;
-  if (repository.length > MAX_NAME) throw invalid(input, `repository path is longer than ${MAX_NAME} characters`);
   if (tag === undefined && digest === undefined && options.defaultTag !== null) tag = options.defaultTag ?? 'latest';
   const parts: ReferenceParts = { registry, repository };
   if (tag !== undefined) parts.tag = tag;
