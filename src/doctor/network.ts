@@ -1,6 +1,7 @@
 /** Reachability: name resolution, then a TCP connection to host:port. */
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
+import { bracketHost } from '../transport/hosts-dir.js';
 import { type Budget, type Check, check, seconds, within } from './check.js';
 import type { Target } from './files.js';
 
@@ -22,7 +23,7 @@ export async function dnsCheck(t: Target, budget: Budget): Promise<Check> {
 
 export async function tcpCheck(t: Target, budget: Budget): Promise<Check> {
   const name = 'tcp connect';
-  const hp = `${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}:${t.port}`;
+  const hp = `${bracketHost(t.hostname)}:${t.port}`;
   const ms = budget.op(10_000);
   const started = Date.now();
   const r = await new Promise<{ ok: true } | { ok: false; why: string }>((resolve) => {

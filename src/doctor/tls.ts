@@ -12,6 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { fastRequest } from '../transport/fast-http.js';
 import { isNotTls } from '../transport/errors.js';
+import { bracketHost } from '../transport/hosts-dir.js';
 import { type Budget, type Check, check, seconds, skip } from './check.js';
 import type { Target } from './files.js';
 
@@ -81,7 +82,7 @@ function handshake(t: Target, ms: number, client?: { cert: string; key: string }
         s.destroy();
         resolve({ ok: true, h: { chain, peer, protocol, after: e } });
       });
-      s.write(`HEAD /v2/ HTTP/1.1\r\nhost: ${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}:${t.port}\r\nconnection: close\r\n\r\n`);
+      s.write(`HEAD /v2/ HTTP/1.1\r\nhost: ${bracketHost(t.hostname)}:${t.port}\r\nconnection: close\r\n\r\n`);
       s.once('data', done);
       s.once('end', done);
     });
@@ -146,7 +147,7 @@ function cn(subject: string): string {
 /** Plain-HTTP probe: does `GET /v2/` over http answer at all? */
 async function answersPlainHttp(t: Target, budget: Budget): Promise<number | undefined> {
   try {
-    const r = await fastRequest({ url: `http://${t.hostname.includes(':') ? `[${t.hostname}]` : t.hostname}:${t.port}/v2/`, headers: { 'user-agent': 'ocictl-doctor' }, tls: {}, timeoutMs: budget.op(5000), signal: budget.signal(5000) });
+    const r = await fastRequest({ url: `http://${bracketHost(t.hostname)}:${t.port}/v2/`, headers: { 'user-agent': 'ocictl-doctor' }, tls: {}, timeoutMs: budget.op(5000), signal: budget.signal(5000) });
     await r.body.dump().catch(() => undefined);
     return r.status;
   } catch {
@@ -228,13 +229,20 @@ export async function tlsChecks(t: Target, budget: Budget, insecure: boolean): P
   const sources: { name: string; cas: X509Certificate[] }[] = [];
   if (ep?.ca.length) sources.push({ name: ep.explicit ? `${ep.source} ca` : `${ep.source}/*.crt (certs.d)`, cas: parseAll(ep.ca) });
   sources.push({ name: 'the system store', cas: systemCAs() });
-  const verifiedBy = sources.find((s) => signedBy(chain, s.cas));
+  // The first source holding a CA that signs the chain, and that CA.
+  let verifiedBy: { name: string; ca: X509Certificate } | undefined;
+  for (const src of sources) {
+    const ca = signedBy(chain, src.cas);
+    if (ca) {
+      verifiedBy = { name: src.name, ca };
+      break;
+    }
+  }
   const skipVerify = insecure || ep?.skipVerify === true;
   let trusted = false;
   if (verifiedBy) {
     trusted = true;
-    const ca = signedBy(chain, verifiedBy.cas)!;
-    out.push(check('tls chain', 'ok', `signed by CN=${cn(ca.subject)}, found in ${verifiedBy.name}`));
+    out.push(check('tls chain', 'ok', `signed by CN=${cn(verifiedBy.ca.subject)}, found in ${verifiedBy.name}`));
   } else {
     const tried = sources.map((s) => s.name).join(', ');
     const detail = `x509: certificate signed by unknown authority: CN=${cn(leaf.issuer)} (issuer of ${hp}'s certificate) is in none of: ${tried}`;
