@@ -10,15 +10,15 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'smol-toml';
 import { OcictlError } from '../errors.js';
+import { ALL_CAPABILITIES, type HostCapability } from '../transport/hosts-dir.js';
 import { emptyPlan, exists, hostPath, planTextFile, readIfExists, type FileChange, type Plan } from './plan.js';
 import { getPath } from './tomledit.js';
 
 export const DEFAULT_HOSTS_DIR = '/etc/containerd/certs.d';
 /** What `registry add` writes by default (containerd 1.6 and 1.7 refuse `referrers`). */
 export const CAPABILITIES = ['pull', 'resolve', 'push'] as const;
-/** Every capability containerd reads; `referrers` is containerd 2.x only. */
-export const ALL_CAPABILITIES = ['pull', 'resolve', 'push', 'referrers'] as const;
-export type Capability = (typeof ALL_CAPABILITIES)[number];
+export { ALL_CAPABILITIES };
+export type Capability = HostCapability;
 
 /** Validates `host[:port]` and returns it lower-cased. */
 export function validateHost(host: string): string {

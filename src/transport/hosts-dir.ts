@@ -15,9 +15,10 @@ import { OcictlError } from '../errors.js';
 
 export const DEFAULT_HOSTS_DIRS = ['/etc/containerd/certs.d', '/etc/docker/certs.d'];
 
+/** Every capability containerd reads; `referrers` is containerd 2.x only. */
+export const ALL_CAPABILITIES = ['pull', 'resolve', 'push', 'referrers'] as const;
 /** What a host may be used for, as containerd's `capabilities`. */
-export type HostCapability = 'pull' | 'resolve' | 'push' | 'referrers';
-const ALL_CAPABILITIES: HostCapability[] = ['pull', 'resolve', 'push', 'referrers'];
+export type HostCapability = (typeof ALL_CAPABILITIES)[number];
 
 export interface HostEndpoint {
   /** `https://host:port` or `http://host:port`, with its path prefix (`/v2` unless `override_path`). */
@@ -236,7 +237,7 @@ async function endpointFrom(table: Record<string, unknown>, server: string | und
     capabilities = [];
     for (const c of table.capabilities) {
       const lc = typeof c === 'string' ? c.toLowerCase() : c;
-      if (!(ALL_CAPABILITIES as unknown[]).includes(lc)) throw bad(`unknown capability ${JSON.stringify(c)} (known: pull, resolve, push, referrers)`);
+      if (!(ALL_CAPABILITIES as readonly unknown[]).includes(lc)) throw bad(`unknown capability ${JSON.stringify(c)} (known: pull, resolve, push, referrers)`);
       if (!capabilities.includes(lc as HostCapability)) capabilities.push(lc as HostCapability);
     }
     if (capabilities.length === 0) capabilities = [...ALL_CAPABILITIES]; // an empty list means the default, as containerd reads it
