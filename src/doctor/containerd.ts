@@ -7,16 +7,13 @@
  */
 import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { parse } from 'smol-toml';
 import { hostAliases } from '../auth/docker-config.js';
-import { KEYS } from '../host/config.js';
+import { CONFIG_FILE, KEYS } from '../host/config.js';
 import { analyseConfig } from '../host/lint.js';
 import { getPath } from '../host/tomledit.js';
 import { isLoopbackHost } from '../registry/host.js';
 import { type Check, check, skip } from './check.js';
 import type { Target } from './files.js';
-
-export const DEFAULT_CONTAINERD_CONFIG = '/etc/containerd/config.toml';
 
 export interface ContainerdOutcome {
   checks: Check[];
@@ -28,7 +25,7 @@ const NAMES = ['containerd config_path', 'containerd registry', 'containerd cred
 
 export async function containerdConfigChecks(t: Target, file: string | undefined): Promise<ContainerdOutcome> {
   const explicit = file !== undefined;
-  const f = file ?? DEFAULT_CONTAINERD_CONFIG;
+  const f = file ?? CONFIG_FILE;
   if (!explicit && !existsSync(f)) return { checks: NAMES.map((n) => skip(n, `no containerd config at ${f} (pass --containerd-config FILE)`)) };
   let text: string;
   let mode: number;
@@ -43,7 +40,7 @@ export async function containerdConfigChecks(t: Target, file: string | undefined
   if (syntax) {
     return { checks: [check(NAMES[0]!, 'fail', `${f}:${syntax.line ?? '?'}: ${syntax.message}; containerd does not start with it`, `correct line ${syntax.line ?? '?'} of ${f} (containerd --config ${f} config dump shows the error)`), ...NAMES.slice(1).map((n) => skip(n, `${f} is not valid TOML`))] };
   }
-  const doc = parse(text) as Record<string, unknown>;
+  const doc = a.parsed ?? {};
   const keys = KEYS[doc.version === 3 ? 3 : 2];
   const reg = getPath(doc, [...keys.registry]);
   const cp = reg && typeof reg === 'object' && typeof (reg as Record<string, unknown>).config_path === 'string' ? ((reg as Record<string, unknown>).config_path as string) : '';

@@ -104,6 +104,8 @@ function lineOf(doc: TomlDocument, p: readonly string[]): number | undefined {
 
 interface ConfigAnalysis {
   findings: Finding[];
+  /** The file as TOML, when it parses. */
+  parsed?: Record<string, unknown>;
   /** The fixed text, when fixes apply. */
   fixedText?: string;
   fixedMode?: number;
@@ -140,6 +142,7 @@ export function analyseConfig(text: string, mode: number, file: string, opts: { 
     });
     return res;
   }
+  res.parsed = parsed;
   const doc = new TomlDocument(text);
   const fixDoc = new TomlDocument(text);
   let fixed = false;
