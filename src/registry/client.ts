@@ -11,7 +11,7 @@ import { OcictlError } from '../errors.js';
 import { type Descriptor, assertDigest } from '../oci/descriptor.js';
 import { MANIFEST_ACCEPT, MediaType } from '../oci/media-types.js';
 import { type ImageIndex as ImageIndexDoc, MAX_MANIFEST_BYTES, type ParsedManifest, parseManifest } from '../oci/manifest.js';
-import { type Reference, DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
+import type { Reference } from '../reference/reference.js';
 import { DispatcherPool } from '../transport/dispatchers.js';
 import { isTransportError, networkError } from '../transport/errors.js';
 import type { ReleasingBody } from '../transport/fast-http.js';
@@ -80,7 +80,6 @@ export class RegistryClient {
     if (!h) {
       h = new RegistryHost({
         host: registry,
-        ...(registry === DOCKER_HUB ? { apiHost: DOCKER_HUB_API } : {}),
         ...(this.options.hostsDirs ? { hostsDirs: this.options.hostsDirs } : {}),
         insecure: this.isInsecure(registry),
         credentials: this.credentials,

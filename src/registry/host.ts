@@ -13,7 +13,7 @@ import { OcictlError } from '../errors.js';
 import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
 import { type ReleasingBody, fastRequest, isReleasingBody } from '../transport/fast-http.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, isTlsHandshakeTimeout, networkError } from '../transport/errors.js';
-import { type HostEndpoint, bracketHost, defaultServerUrl, isLoopbackHost, loadHostSettings, withDefaults } from '../transport/hosts-dir.js';
+import { type RegistryHostEntry, configuredHosts, isLoopbackHost, loadHostSettings } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
 
 /** What a request does: `resolve` (a tag to a digest), `pull` (content by digest), `push`. */
@@ -53,8 +53,6 @@ export interface HostResponse {
 export interface HostOptions {
   /** Registry name as in references and config.json (`docker.io`, `127.0.0.1:5000`). */
   host: string;
-  /** Host to connect to (`registry-1.docker.io` for Docker Hub); default `host`. */
-  apiHost?: string;
   hostsDirs?: string[];
   insecure: boolean;
   credentials: CredentialSource;
@@ -141,22 +139,17 @@ export class RegistryHost {
     const need = cap === 'resolve' ? ['pull', 'resolve'] : [cap];
     const list = all.filter((e) => need.every((c) => e.capabilities.includes(c)));
     if (list.length === 0) {
-      const dir = (await loadHostSettings(this.opts.host, this.opts.hostsDirs)).dir;
+      const dir = (all[0] as ResolvedEndpoint).hostsDir;
       throw new OcictlError('CONFIG_INVALID', `no host configured for ${this.host} has the ${cap === 'resolve' ? '"resolve"' : `"${cap}"`} capability`, { hint: `add it to a [host] table or to the server in ${path.join(dir, 'hosts.toml')}` });
     }
     return cap === 'push' ? list.slice(0, 1) : list;
   }
 
   private async computeHosts(): Promise<ResolvedEndpoint[]> {
-    const apiHost = this.opts.apiHost ?? this.opts.host;
-    const settings = await loadHostSettings(this.opts.host, this.opts.hostsDirs);
-    const configured: HostEndpoint[] = settings.endpoints.length
-      ? settings.endpoints
-      : [{ url: this.opts.apiHost ? `https://${bracketHost(apiHost)}/v2` : defaultServerUrl(this.opts.host), capabilities: ['pull', 'resolve', 'push', 'referrers'], ca: [], caFiles: [], clientFiles: [], skipVerify: false, skipVerifySet: false, headers: {}, overridePath: false, source: settings.dir, explicit: false }];
+    const { dir, entries } = await configuredHosts(this.opts.host, this.opts.hostsDirs);
     const insecure = this.opts.insecure;
-    const serverHost = withDefaults(configured[configured.length - 1] as HostEndpoint, this.opts.host).host;
-    return configured.map((raw, index) => {
-      const e = withDefaults(raw, this.opts.host);
+    const serverHost = (entries[entries.length - 1] as RegistryHostEntry).host;
+    return entries.map((e, index) => {
       const plainHttp = e.scheme === 'http:';
       const tls: TlsSettings = {
         ...(e.ca.length ? { ca: e.ca } : {}),
@@ -164,7 +157,7 @@ export class RegistryHost {
         ...(e.clientKey ? { clientKey: e.clientKey } : {}),
         skipVerify: insecure || e.skipVerify,
       };
-      const isServer = index === configured.length - 1 || e.host === serverHost;
+      const isServer = index === entries.length - 1 || e.host === serverHost;
       const ep: ResolvedEndpoint = {
         index,
         capabilities: e.capabilities,
@@ -176,7 +169,7 @@ export class RegistryHost {
         plainHttp,
         credentialsAllowed: !plainHttp || insecure || e.explicit,
         headers: e.headers,
-        hostsDir: settings.dir,
+        hostsDir: dir,
         canFallback: !plainHttp && (insecure || e.httpFallback),
       };
       ep.authorizer = isServer ? this.authorizer : this.mirrorAuthorizer(ep);

@@ -368,9 +368,14 @@ export interface HostsForOptions {
  * // [ 'https://mirror.local/v2 pull', 'https://192.168.2.250:443/v2 pull,resolve,push,referrers' ]
  */
 export async function hostsFor(host: string, options: HostsForOptions = {}): Promise<RegistryHostEntry[]> {
-  const settings = await loadHostSettings(host, options.hostsDirs ?? DEFAULT_HOSTS_DIRS);
+  return (await configuredHosts(host, options.hostsDirs)).entries;
+}
+
+/** {@link hostsFor}'s list, with the hosts directory it was read from (or would be: `<first dir>/<host>`). */
+export async function configuredHosts(host: string, hostsDirs: string[] = DEFAULT_HOSTS_DIRS): Promise<{ dir: string; entries: RegistryHostEntry[] }> {
+  const settings = await loadHostSettings(host, hostsDirs);
   const configured = settings.endpoints.length ? settings.endpoints : [await endpointFrom({}, undefined, host, settings.dir, settings.dir)];
-  return configured.map((e) => withDefaults(e, host));
+  return { dir: settings.dir, entries: configured.map((e) => withDefaults(e, host)) };
 }
 
 /** Applies containerd's scheme rules to one configured entry. */
