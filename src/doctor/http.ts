@@ -6,7 +6,7 @@
  */
 import type { TlsSettings } from '../transport/dispatchers.js';
 import { fastRequest } from '../transport/fast-http.js';
-import { loadHostSettings } from '../transport/hosts-dir.js';
+import { otherHostTls } from '../transport/hosts-dir.js';
 import type { Budget } from './check.js';
 import type { Target } from './files.js';
 
@@ -78,9 +78,7 @@ export async function exchange(url: string, init: { method?: string; headers?: R
 /** TLS settings for another URL: SERVER's own when same host, else that host's hosts-dir settings. */
 export async function tlsFor(url: URL, t: Target, route: Route): Promise<TlsSettings> {
   if (url.host === new URL(route.base).host) return route.tls;
-  const s = await loadHostSettings(url.host, route.hostsDirs);
-  const e = s.endpoints[0];
-  return { ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true };
+  return otherHostTls(url.host, route.hostsDirs);
 }
 
 /** Why credentials may not go to `url` (undefined when they may). */

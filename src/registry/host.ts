@@ -13,7 +13,7 @@ import { OcictlError } from '../errors.js';
 import { type DispatcherPool, type TlsSettings, loadUndici } from '../transport/dispatchers.js';
 import { type ReleasingBody, fastRequest, isReleasingBody } from '../transport/fast-http.js';
 import { isConnectionRefused, isNotTls, isRetryableNetworkError, isTlsHandshakeTimeout, networkError } from '../transport/errors.js';
-import { type RegistryHostEntry, configuredHosts, isLoopbackHost, loadHostSettings } from '../transport/hosts-dir.js';
+import { type RegistryHostEntry, configuredHosts, isLoopbackHost, otherHostTls } from '../transport/hosts-dir.js';
 import { DEFAULT_RETRY, RETRYABLE_STATUS, type RetryPolicy, backoffDelay, delay } from '../transport/retry.js';
 
 /** What a request does: `resolve` (a tag to a digest), `pull` (content by digest), `push`. */
@@ -389,9 +389,7 @@ export class RegistryHost {
     let tls: TlsSettings | undefined = sameHost ? ep.tls : this.tokenServiceTls.get(u.host);
     if (!tls) {
       // A token service on another host: its own hosts-dir settings, read once (one object, so its connections are reused).
-      const s = await loadHostSettings(u.host, this.opts.hostsDirs);
-      const e = s.endpoints[0];
-      tls = { ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true };
+      tls = await otherHostTls(u.host, this.opts.hostsDirs);
       this.tokenServiceTls.set(u.host, tls);
     }
     let attempt = 0;

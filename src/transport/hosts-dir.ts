@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { OcictlError } from '../errors.js';
+import type { TlsSettings } from './dispatchers.js';
 
 export const DEFAULT_HOSTS_DIRS = ['/etc/containerd/certs.d', '/etc/docker/certs.d'];
 
@@ -369,6 +370,15 @@ export interface HostsForOptions {
  */
 export async function hostsFor(host: string, options: HostsForOptions = {}): Promise<RegistryHostEntry[]> {
   return (await configuredHosts(host, options.hostsDirs)).entries;
+}
+
+/**
+ * TLS settings for a host that is not the registry itself (a token service
+ * on another host): the CA and skip_verify of that host's own hosts-dir entry.
+ */
+export async function otherHostTls(host: string, hostsDirs?: string[]): Promise<TlsSettings> {
+  const e = (await loadHostSettings(host, hostsDirs)).endpoints[0];
+  return { ...(e?.ca.length ? { ca: e.ca } : {}), skipVerify: e?.skipVerify === true };
 }
 
 /** {@link hostsFor}'s list, with the hosts directory it was read from (or would be: `<first dir>/<host>`). */
