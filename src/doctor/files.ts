@@ -3,9 +3,8 @@
  * SERVER (the same search ocictl's transport makes), parsed; a syntax error
  * names the file and line. It also decides the endpoint the other checks use.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { TomlError, parse as parseToml } from 'smol-toml';
+import { TomlError } from 'smol-toml';
 import { OcictlError } from '../errors.js';
 import { DOCKER_HUB, DOCKER_HUB_API } from '../reference/reference.js';
 import { DEFAULT_HOSTS_DIRS, type HostEndpoint, loadHostSettings } from '../transport/hosts-dir.js';
@@ -54,17 +53,6 @@ function targetFrom(server: string, ep: HostEndpoint | undefined, hostsDir: stri
   return t;
 }
 
-/** The line of a TOML syntax error in `file`, when it is one. */
-async function syntaxLine(file: string): Promise<{ line: number; column: number; message: string } | undefined> {
-  try {
-    parseToml(await fs.readFile(file, 'utf8'));
-    return undefined;
-  } catch (e) {
-    if (e instanceof TomlError) return { line: e.line, column: e.column, message: e.message.split('\n')[0] ?? 'syntax error' };
-    return undefined;
-  }
-}
-
 export async function configFilesCheck(server: string, hostsDirs: string[] = DEFAULT_HOSTS_DIRS): Promise<{ check: Check; target: Target }> {
   const name = 'config files';
   try {
@@ -89,7 +77,8 @@ export async function configFilesCheck(server: string, hostsDirs: string[] = DEF
   } catch (e) {
     if (!(e instanceof OcictlError)) throw e;
     const file = /^(\/\S+?hosts\.toml)\b/.exec(e.message)?.[1];
-    const at = file ? await syntaxLine(file) : undefined;
+    // A syntax error carries the TOML parser's error, with its line and column.
+    const at = e.cause instanceof TomlError ? { line: e.cause.line, column: e.cause.column, message: e.cause.message.split('\n')[0] ?? 'syntax error' } : undefined;
     const t = targetFrom(server, undefined, file ? path.dirname(file) : path.join(hostsDirs[0] ?? DEFAULT_HOSTS_DIRS[0]!, server), false);
     if (file && at) {
       return {

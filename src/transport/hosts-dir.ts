@@ -300,7 +300,8 @@ export async function parseHostsToml(text: string, source: string, host: string)
   try {
     doc = parseToml(text) as Record<string, unknown>;
   } catch (e) {
-    throw new OcictlError('CONFIG_INVALID', `${source} is not valid TOML: ${(e as Error).message.split('\n')[0]}`, { hint: 'fix the file or remove it' });
+    // the parser's error (a TomlError, with line and column) is the cause
+    throw new OcictlError('CONFIG_INVALID', `${source} is not valid TOML: ${(e as Error).message.split('\n')[0]}`, { hint: 'fix the file or remove it', cause: e });
   }
   const base = path.dirname(source);
   const out: HostEndpoint[] = [];
