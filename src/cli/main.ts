@@ -40,22 +40,25 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Global options that take a value (so that the command name can be found after them). */
-const VALUE_OPTIONS = new Set(['-n', '--namespace', '--data-root', '--store', '--address', '--snapshotter', '--hosts-dir', '--retries', '--timeout']);
+/** The program's own options that take a value (so that the command name can be found after them). */
+function valueOptions(program: Command): Set<string> {
+  return new Set(program.options.filter((o) => o.required || o.optional).flatMap((o) => [o.short, o.long].filter((f): f is string => f !== undefined)));
+}
 
 /**
  * `-a SOCKET` before the command is containerd's address, as nerdctl and ctr
  * take it; after the command `-a` keeps its meaning there (`images -a`,
  * `copy -a`), since commander would otherwise read it as the global option.
  */
-export function globalShortAddress(argv: string[]): string[] {
+export function globalShortAddress(argv: string[], program: Command = buildProgram()): string[] {
+  const takesValue = valueOptions(program);
   const out = [...argv];
   for (let i = 2; i < out.length; i++) {
     const t = out[i] as string;
     if (!t.startsWith('-') || t === '-' || t === '--') break;
     if (t === '-a') out[i] = '--address';
     else if (t.startsWith('-a') && !t.startsWith('--')) out.splice(i, 1, '--address', t.slice(2));
-    if (VALUE_OPTIONS.has(out[i] as string)) i++;
+    if (takesValue.has(out[i] as string)) i++;
   }
   return out;
 }
@@ -64,7 +67,7 @@ export function globalShortAddress(argv: string[]): string[] {
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
-    await program.parseAsync(globalShortAddress(argv));
+    await program.parseAsync(globalShortAddress(argv, program));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
